@@ -1,0 +1,1 @@
+"""Subcommands of the ``gridsim`` CLI, one module per group (see :mod:`gridsim.cli`)."""
