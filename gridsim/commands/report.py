@@ -1,0 +1,72 @@
+"""``gridsim report``: run the notebook suite into reports (executed notebooks, HTML, workbook, index)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="运行笔记本生成报告 (run the notebooks into reports)",
+        description="用 papermill 按情景运行全部笔记本，写出 reports/<情景>/ 下已执行的 .ipynb、不含代码的 HTML、"
+        "经费工作簿，以及总目录 index.html。任一笔记本失败时其余照常运行，结束时以非零状态退出。"
+        " Run every notebook per scenario into executed notebooks, code-free HTML, the workbook and an index page.",
+    )
+    p.add_argument("--scenario", action="append", default=None, metavar="NAME",
+                   help="情景 id 或 YAML 文件，可重复 (scenario id or file; repeatable), 默认 baseline")
+    p.add_argument("--all-scenarios", action="store_true",
+                   help="基线与全部内置情景 (the baseline and every shipped scenario)")
+    p.add_argument("--out", default=None, help="输出目录 (output folder), 默认 reports/")
+    p.add_argument("--notebook", action="append", default=None, metavar="NN",
+                   help="只运行这些笔记本，如 01 或 01_data，可重复 (only these notebooks; repeatable)")
+    p.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
+                   help="传给声明了该参数的笔记本，值按 YAML 解析，如 draws=50 "
+                   "(a notebook parameter, YAML value, passed to notebooks that declare it)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="每个笔记本的时限（秒）(per-notebook timeout in seconds), 默认 600")
+    p.add_argument("--jobs", type=int, default=None, help="同时运行的笔记本数 (notebooks run at once), 默认 CPU 数（至多4）")
+    p.add_argument("--no-progress", action="store_true", help="不显示进度条 (no progress bar)")
+    p.add_argument("--store-checked-outputs", action="store_true",
+                   help="开发者用：重新执行 notebooks/ 并只保存 nbval 严格检查单元的输出，不生成报告 "
+                   "(developers: refresh the stored outputs of strictly checked cells; no report)")
+    p.set_defaults(handler=_report)
+
+
+def _parse_parameters(items: list[str]) -> dict:
+    from ..errors import GridsimError
+
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise GridsimError(f"参数格式应为 KEY=VALUE (parameter must be KEY=VALUE): {item!r}")
+        params[key.strip()] = yaml.safe_load(value)
+    return params
+
+
+def _report(args) -> int:
+    from .. import report
+    from ..paths import REPORT_DIR
+    from ..policy import list_scenarios
+
+    timeout = args.timeout if args.timeout is not None else report.DEFAULT_TIMEOUT_S
+    if args.store_checked_outputs:
+        for path in report.suite(args.notebook):
+            n = report.store_checked_outputs(path, timeout=timeout)
+            print(f"已更新 (updated) {path.name}: {n} 个严格检查单元 (checked cells)")
+        return 0
+    if args.all_scenarios:
+        scenarios = [s.id for s in list_scenarios()] + list(args.scenario or [])
+    else:
+        scenarios = args.scenario or ["baseline"]
+    out = Path(args.out) if args.out else REPORT_DIR
+    summary = report.run_reports(scenarios, out, notebooks=args.notebook, parameters=_parse_parameters(args.parameter),
+                                 timeout=timeout, jobs=args.jobs, progress=not args.no_progress)
+    ok = len(summary.results) - len(summary.failed)
+    print(f"完成 (done): {ok}/{len(summary.results)} 个笔记本成功 (notebooks ok); 目录 (index): {summary.index}")
+    for r in summary.failed:
+        print(f"失败 (failed): {r.scenario}/{r.notebook}: {r.message}")
+    return 1 if summary.failed else 0

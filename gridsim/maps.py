@@ -1,0 +1,160 @@
+"""Static maps of units and grids for the notebooks and reports (geopandas + matplotlib, no tiles).
+
+A grid is a set of homes, not a polygon, so to draw any plan (today's map, an optimized plan, an edited
+one) the same way each home gets the part of its unit closest to it (its Voronoi cell clipped to the unit
+polygon) and a grid's area is the union of its homes' cells. Today's map is drawn the same way from the
+homes' ``current_grid_id`` (not from the shipped ``current_grids`` polygons), so before/after maps are
+comparable.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import shapely
+
+from .plotting import STATUS_COLOURS, UNIT_TYPE_COLOURS, UNIT_TYPE_ZH, use_chinese_font
+
+
+def home_cells(homes: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> gpd.GeoSeries:
+    """Each home's Voronoi cell clipped to its unit polygon, indexed like ``homes``.
+
+    Homes at the same spot share one cell (each gets a copy); a unit with one home gets the whole unit.
+    """
+    cells = pd.Series(index=homes.index, dtype=object)
+    unit_geom = units.set_index("unit_id").geometry
+    for unit_id, part in homes.groupby("unit_id"):
+        poly = unit_geom.get(unit_id)
+        pts = part.geometry.values
+        if poly is None or poly.is_empty:
+            poly = shapely.convex_hull(shapely.union_all(pts)).buffer(50)
+        if len(part) == 1:
+            cells[part.index] = [poly]
+            continue
+        multi = shapely.multipoints(pts)
+        vor = shapely.get_parts(shapely.voronoi_polygons(multi, extend_to=poly.envelope.buffer(100)))
+        # Match cells to homes by containment (robust to duplicate points, which share a cell).
+        tree = shapely.STRtree(vor)
+        home_pos, cell_pos = tree.query(pts, predicate="intersects")
+        first = pd.Series(cell_pos, index=home_pos).groupby(level=0).first()
+        clipped = shapely.intersection(vor[first.to_numpy()], poly)
+        cells[part.index[first.index.to_numpy()]] = list(clipped)
+    return gpd.GeoSeries(cells, crs=homes.crs)
+
+
+def grid_areas(homes: gpd.GeoDataFrame, assignment: pd.Series, units: gpd.GeoDataFrame,
+               cells: gpd.GeoSeries | None = None) -> gpd.GeoDataFrame:
+    """One polygon per grid of ``assignment`` (home index -> grid id): the union of its homes' cells."""
+    if cells is None:
+        cells = home_cells(homes, units)
+    frame = gpd.GeoDataFrame(
+        {"grid_id": assignment.reindex(homes.index).to_numpy(), "unit_id": homes["unit_id"].to_numpy(),
+         "unit_type": homes["unit_type"].to_numpy(), "households": homes["households"].to_numpy(),
+         "resident_households": homes["resident_households"].to_numpy()},
+        geometry=cells.reindex(homes.index).to_numpy(), crs=homes.crs,
+    )
+    return frame.dissolve(by="grid_id", aggfunc={"unit_id": "first", "unit_type": "first",
+                                                 "households": "sum", "resident_households": "sum"}).reset_index()
+
+
+def _label_units(ax: plt.Axes, units: gpd.GeoDataFrame) -> None:
+    for _, row in units.iterrows():
+        p = row.geometry.representative_point()
+        ax.annotate(row["name"], (p.x, p.y), ha="center", va="center", fontsize=7,
+                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.7))
+
+
+def _finish(ax: plt.Axes, title: str) -> None:
+    ax.set_title(title)
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+
+
+def units_map(units: gpd.GeoDataFrame, homes: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame | None = None,
+              *, ax: plt.Axes | None = None, title: str = "19个村（社）与住户分布") -> plt.Figure:
+    """The subdistrict's units coloured by type, homes as dots sized by households, rivers and roads."""
+    use_chinese_font()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 9), constrained_layout=True)
+    else:
+        fig = ax.figure
+    for utype, colour in UNIT_TYPE_COLOURS.items():
+        sel = units[units["unit_type"] == utype]
+        sel.plot(ax=ax, color=colour, alpha=0.18, edgecolor=colour, linewidth=1.2)
+    ax.scatter(homes["x"], homes["y"], s=np.clip(homes["households"], 1, 60) * 0.6, color="#333333",
+               alpha=0.5, linewidths=0)
+    if barriers is not None and len(barriers):
+        for kind, style in (("river", dict(color="#3A7DC9", lw=2.5)), ("road", dict(color="#8C6D31", lw=1.5, ls="--"))):
+            sel = barriers[barriers["kind"] == kind]
+            if len(sel):
+                sel.plot(ax=ax, **style)
+    _label_units(ax, units)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=c, alpha=0.4, label=f"{UNIT_TYPE_ZH[k]} {k}") for k, c in UNIT_TYPE_COLOURS.items()]
+    handles += [Line2D([], [], marker="o", ls="", color="#333333", label="住户（点大小=户数）homes"),
+                Line2D([], [], color="#3A7DC9", lw=2.5, label="河流 river"),
+                Line2D([], [], color="#8C6D31", lw=1.5, ls="--", label="道路 road")]
+    ax.legend(handles=handles, loc="lower left", fontsize=8)
+    _finish(ax, title)
+    return fig
+
+
+def grids_map(areas: gpd.GeoDataFrame, units: gpd.GeoDataFrame, *, status: pd.Series | None = None,
+              ax: plt.Axes | None = None, title: str = "", label_units: bool = True) -> plt.Figure:
+    """Grids as outlined areas inside their units.
+
+    Without ``status`` grids get alternating pastel colours so neighbours are told apart; with
+    ``status`` (grid id -> True when the grid breaks a rule) breaking grids are red, the others green.
+    """
+    use_chinese_font()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 9), constrained_layout=True)
+    else:
+        fig = ax.figure
+    if status is None:
+        colours = plt.get_cmap("Pastel1").colors
+        areas.plot(ax=ax, color=[colours[i % len(colours)] for i in range(len(areas))],
+                   edgecolor="#555555", linewidth=0.4)
+    else:
+        bad = areas["grid_id"].map(status).fillna(False).astype(bool)
+        areas.plot(ax=ax, color=np.where(bad, STATUS_COLOURS["violation"], STATUS_COLOURS["ok"]), alpha=0.6,
+                   edgecolor="#333333", linewidth=0.4)
+        from matplotlib.patches import Patch
+
+        ax.legend(handles=[Patch(color=STATUS_COLOURS["violation"], alpha=0.6, label=f"不符合新规则 breaks rules（{int(bad.sum())}）"),
+                           Patch(color=STATUS_COLOURS["ok"], alpha=0.6, label=f"符合 meets rules（{int((~bad).sum())}）")],
+                  loc="lower left", fontsize=8)
+    units.boundary.plot(ax=ax, color="black", linewidth=1.2)
+    if label_units:
+        _label_units(ax, units)
+    _finish(ax, title)
+    return fig
+
+
+def before_after_map(homes: gpd.GeoDataFrame, before: pd.Series, after: pd.Series, units: gpd.GeoDataFrame,
+                     *, unit_id: str | None = None, cells: gpd.GeoSeries | None = None,
+                     titles: tuple[str, str] = ("现状网格 today", "优化方案 optimized")) -> plt.Figure:
+    """Two maps side by side, one plan each, for one unit (``unit_id``) or the whole subdistrict."""
+    use_chinese_font()
+    if unit_id is not None:
+        mask = homes["unit_id"] == unit_id
+        homes, units = homes[mask], units[units["unit_id"] == unit_id]
+        before, after = before[mask], after[mask]
+        if cells is not None:
+            cells = cells[mask]
+    if cells is None:
+        cells = home_cells(homes, units)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 6.5), constrained_layout=True)
+    for ax, plan, title in zip(axes, (before, after), titles):
+        areas = grid_areas(homes, plan, units, cells)
+        grids_map(areas, units, ax=ax, title=f"{title}：{len(areas)} 个网格", label_units=unit_id is None)
+        if unit_id is not None:
+            ax.scatter(homes["x"], homes["y"], s=np.clip(homes["households"], 1, 60) * 0.5, color="#333333",
+                       alpha=0.5, linewidths=0)
+    if unit_id is not None and len(units):
+        fig.suptitle(f"{units['name'].iloc[0]}（{unit_id}）")
+    return fig

@@ -1,0 +1,238 @@
+"""Figures and summary tables for the notebooks, with Chinese labels that render on a bare machine.
+
+Matplotlib's default font (DejaVu Sans) has no Chinese glyphs, so every label would come out as empty
+boxes. :func:`use_chinese_font` registers Noto Sans CJK SC (SIL Open Font License), which the
+``mplfonts`` dependency ships, and puts it first in matplotlib's font family list with DejaVu Sans as
+the fallback; every function here calls it, so a notebook never has to. The notebooks stay thin:
+they call these helpers and show the result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib import font_manager
+
+CJK_FONT_FILE = "NotoSansCJKsc-Regular.otf"
+FALLBACK_FONTS = ("DejaVu Sans",)
+
+# Colours used throughout, so the same thing has the same colour in every notebook.
+UNIT_TYPE_ZH = {"community": "社区", "village": "村"}
+UNIT_TYPE_COLOURS = {"community": "#4C72B0", "village": "#55A868"}
+STATUS_COLOURS = {"ok": "#55A868", "violation": "#C44E52"}
+FAN_BANDS = ((5, 95), (20, 80), (35, 65))  # the percentile bands budget offices publish (OBR, CPB)
+
+_font_name: str | None = None
+
+
+def cjk_font_path() -> Path:
+    """The Noto Sans CJK SC file inside the installed ``mplfonts`` package."""
+    import mplfonts
+
+    path = Path(mplfonts.__file__).resolve().parent / "fonts" / CJK_FONT_FILE
+    if not path.exists():
+        from .errors import GridsimError
+
+        raise GridsimError(f"找不到中文字体 (Chinese font not found): {path}; 请重新安装 mplfonts (reinstall mplfonts)")
+    return path
+
+
+def use_chinese_font() -> str:
+    """Register the CJK font with matplotlib and make it the first sans-serif font; return its name.
+
+    Safe to call many times: the font is added to the font manager once per process.
+    """
+    global _font_name
+    if _font_name is None:
+        path = cjk_font_path()
+        font_manager.fontManager.addfont(str(path))
+        _font_name = font_manager.FontProperties(fname=str(path)).get_name()
+    matplotlib.rcParams["font.family"] = "sans-serif"
+    matplotlib.rcParams["font.sans-serif"] = [_font_name, *FALLBACK_FONTS]
+    matplotlib.rcParams["axes.unicode_minus"] = False  # the CJK font's hyphen is used for minus signs
+    matplotlib.rcParams["figure.dpi"] = 100
+    matplotlib.rcParams["savefig.dpi"] = 100
+    return _font_name
+
+
+# ---------------------------------------------------------------------------------------------------
+# Summaries of the register (tables a reader can check against the figures)
+
+
+def unit_summary(homes: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
+    """One row per village/community: homes, households, resident and key households, today's grids."""
+    agg = homes.groupby("unit_id").agg(
+        homes=("home_id", "size"),
+        households=("households", "sum"),
+        resident=("resident_households", "sum"),
+        key=("key_households", "sum"),
+        groups=("group_id", "nunique"),
+        grids=("current_grid_id", "nunique"),
+    )
+    out = units.set_index("unit_id")[["name", "unit_type"]].join(agg, how="left").fillna(0)
+    out["resident_share"] = np.where(out["households"] > 0, out["resident"] / out["households"].where(out["households"] > 0, 1), 0.0)
+    out = out.sort_values(["unit_type", "households"], ascending=[True, False])
+    out["unit_type"] = out["unit_type"].map(UNIT_TYPE_ZH)
+    int_cols = ["homes", "households", "resident", "key", "groups", "grids"]
+    out[int_cols] = out[int_cols].astype(int)
+    return out.rename(columns={
+        "name": "名称 name", "unit_type": "类型 type", "homes": "住户点数 homes", "households": "户数 households",
+        "resident": "常住户数 resident", "key": "五必访户数 key households", "groups": "村民组/小区数 groups",
+        "grids": "现网格数 grids today", "resident_share": "常住率 resident share",
+    }).rename_axis("村社 unit_id")
+
+
+def totals_by_type(homes: pd.DataFrame) -> pd.DataFrame:
+    """Totals for communities, villages and the whole subdistrict (counts are conserved across the rows)."""
+    agg = homes.groupby("unit_type").agg(
+        units=("unit_id", "nunique"), homes=("home_id", "size"), households=("households", "sum"),
+        resident=("resident_households", "sum"), key=("key_households", "sum"),
+        grids=("current_grid_id", "nunique"),
+    )
+    agg.loc["total"] = agg.sum()
+    agg = agg.astype(int)
+    agg.index = [f"{UNIT_TYPE_ZH.get(i, '合计')} {i}" for i in agg.index]
+    return agg.rename(columns={
+        "units": "村社数 units", "homes": "住户点数 homes", "households": "户数 households",
+        "resident": "常住户数 resident", "key": "五必访户数 key households", "grids": "现网格数 grids today",
+    })
+
+
+def grid_tallies(homes: pd.DataFrame, grid: pd.Series | str = "current_grid_id") -> pd.DataFrame:
+    """Households per grid for an assignment (a column name of ``homes`` or a Series aligned with it)."""
+    key = homes[grid] if isinstance(grid, str) else grid.reindex(homes.index)
+    return homes.assign(grid_id=key.values).groupby("grid_id").agg(
+        unit_id=("unit_id", "first"), unit_type=("unit_type", "first"), homes=("home_id", "size"),
+        households=("households", "sum"), resident_households=("resident_households", "sum"),
+        key_households=("key_households", "sum"),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Figures
+
+
+def household_distributions(homes: pd.DataFrame, grid: pd.Series | str = "current_grid_id",
+                            limits: dict[str, dict[str, int]] | None = None) -> plt.Figure:
+    """Histograms of households per home and per grid, communities and villages apart.
+
+    ``limits`` (``{"community": policy.grid_limits("community"), "village": ...}``) draws the plan's
+    household limits as vertical lines on the per-grid panels.
+    """
+    use_chinese_font()
+    tallies = grid_tallies(homes, grid)
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True)
+    for col, utype in enumerate(("community", "village")):
+        colour = UNIT_TYPE_COLOURS[utype]
+        per_home = homes.loc[homes["unit_type"] == utype, "households"]
+        ax = axes[0, col]
+        ax.hist(per_home, bins=np.arange(0.5, per_home.max() + 1.5, max(1, int(per_home.max() // 40) or 1)), color=colour)
+        ax.set_title(f"{UNIT_TYPE_ZH[utype]}：每处住房（楼栋/院落）的户数")
+        ax.set_xlabel("户数 (households per home)")
+        ax.set_ylabel("住房数 (homes)")
+        if per_home.max() > 20:
+            ax.set_yscale("log")
+        t = tallies[tallies["unit_type"] == utype]
+        ax = axes[1, col]
+        columns = ["households", "resident_households"] if utype == "community" else ["households"]
+        labels = {"households": "规划户数 planned" if utype == "community" else "户数 households",
+                  "resident_households": "常住户数 resident"}
+        hi = max(int(t[columns].to_numpy().max()) if len(t) else 1, 1)
+        bins = np.linspace(0, hi * 1.05 + 1, 25)
+        for c, alpha in zip(columns, (0.8, 0.5)):
+            ax.hist(t[c], bins=bins, alpha=alpha, label=labels[c], color=colour if c == "households" else "#DD8452")
+        if limits and utype in limits:
+            ax.set_xlim(0, max(hi, *limits[utype].values()) * 1.15)
+            for name, value in limits[utype].items():
+                ax.axvline(value, color="black", ls="--", lw=1)
+                ax.text(value, ax.get_ylim()[1] * 0.95, f" {_LIMIT_ZH.get(name, name)} {value}", fontsize=8, va="top")
+        ax.set_title(f"{UNIT_TYPE_ZH[utype]}：每个网格的户数（{len(t)} 个网格）")
+        ax.set_xlabel("户数 (households per grid)")
+        ax.set_ylabel("网格数 (grids)")
+        ax.legend(fontsize=8, loc="upper right")
+    return fig
+
+
+_LIMIT_ZH = {"max_planned": "规划户上限", "min_resident": "常住户下限",
+             "min_households": "户数下限", "max_households": "户数上限"}
+
+
+def bar_by_unit(table: pd.DataFrame, value: str, label: str, *, title: str, colour_by: str | None = None,
+                ax: plt.Axes | None = None) -> plt.Figure:
+    """A horizontal bar per unit (``table`` indexed by a readable unit name)."""
+    use_chinese_font()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 0.32 * len(table) + 1.2), constrained_layout=True)
+    else:
+        fig = ax.figure
+    data = table.sort_values(value)
+    colours = [UNIT_TYPE_COLOURS.get(t, "#4C72B0") for t in data[colour_by]] if colour_by else "#4C72B0"
+    ax.barh(data.index.astype(str), data[value], color=colours)
+    ax.set_xlabel(label)
+    ax.set_title(title)
+    if colour_by:
+        from matplotlib.patches import Patch
+
+        ax.legend(handles=[Patch(color=c, label=f"{UNIT_TYPE_ZH[k]} {k}") for k, c in UNIT_TYPE_COLOURS.items()],
+                  fontsize=8, loc="lower right")
+    return fig
+
+
+def fan_chart(draws: np.ndarray, periods: Sequence, *, ax: plt.Axes | None = None, title: str = "",
+              ylabel: str = "", colour: str = "#C44E52", bands: Sequence[tuple[int, int]] = FAN_BANDS) -> plt.Figure:
+    """A fan chart: the median line and nested percentile bands over replicates.
+
+    ``draws`` has one row per replicate and one column per period (e.g. months); the bands default to
+    5–95, 20–80 and 35–65 percentiles, darker towards the middle, as budget offices publish them.
+    """
+    use_chinese_font()
+    draws = np.asarray(draws, dtype=float)
+    if draws.ndim != 2 or draws.shape[1] != len(periods):
+        raise ValueError(f"draws must be (replicates, {len(periods)}), got {draws.shape}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(10, 4.5), constrained_layout=True)
+    else:
+        fig = ax.figure
+    x = np.arange(len(periods))
+    for i, (lo, hi) in enumerate(sorted(bands, key=lambda b: b[1] - b[0], reverse=True)):
+        q_lo, q_hi = np.percentile(draws, [lo, hi], axis=0)
+        ax.fill_between(x, q_lo, q_hi, color=colour, alpha=0.18 + 0.17 * i, lw=0, label=f"P{lo}–P{hi}")
+    ax.plot(x, np.median(draws, axis=0), color="black", lw=1.5, label="中位数 median")
+    step = max(1, len(periods) // 12)
+    ax.set_xticks(x[::step], [str(p) for p in list(periods)[::step]], rotation=45 if len(periods) > 12 else 0)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def scenario_overrides(scenario_ids: Sequence[str]) -> pd.DataFrame:
+    """What each scenario changes: one row per changed parameter, the baseline and each scenario's value.
+
+    A parameter a scenario leaves alone shows as "—" in its column, so the table reads across.
+    """
+    from .policy import load_baseline, load_policy
+
+    base = load_baseline()
+    changed: dict[str, dict[str, object]] = {}
+    for sid in scenario_ids:
+        for key, (_, value) in load_policy(sid).overridden().items():
+            changed.setdefault(key, {})[sid] = value
+    rows = []
+    for key, values in changed.items():
+        p = base.param(key)
+        row = {"参数 parameter": f"{p.label}（{key}）", "条款 clause": p.clause, "单位 unit": p.unit,
+               "基线 baseline": _show_value(p.value)}
+        row.update({sid: _show_value(values[sid]) if sid in values else "—" for sid in scenario_ids})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _show_value(value: object) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)

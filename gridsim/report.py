@@ -1,0 +1,354 @@
+"""Running the notebook suite into reports: papermill per notebook and scenario, HTML for readers, an index.
+
+``run_reports(["baseline"], out)`` executes every notebook in :data:`~gridsim.paths.NOTEBOOK_DIR`
+(``NN_name.ipynb``) with the scenario id injected into its ``parameters`` cell, into
+``out/<scenario>/NN_name.ipynb`` and ``out/<scenario>/NN_name.html`` (nbconvert, code hidden: the reader
+is a planner or a leader, not a programmer). Artefacts a notebook writes into its ``output_dir`` (the
+budget workbook) land in the same folder. ``out/index.html`` links every scenario and notebook found under
+``out`` — also those from earlier runs — from the ``manifest.json`` each scenario folder keeps.
+
+Each notebook runs in its own papermill process (and kernel) with a wall-clock timeout; a failing or
+timed-out notebook is recorded with its first error and the others still run. The kernel imports the same
+``gridsim`` as this process (its package root is put first on the kernel's ``PYTHONPATH``), so a report
+never mixes two versions of the library.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import nbformat
+
+from . import __version__
+from .errors import GridsimError
+from .paths import NOTEBOOK_DIR, ROOT
+
+DEFAULT_TIMEOUT_S = 600
+MANIFEST = "manifest.json"
+INDEX = "index.html"
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+
+
+@dataclass
+class NotebookResult:
+    """The outcome of one notebook for one scenario; paths relative to the scenario folder."""
+
+    scenario: str
+    notebook: str
+    title: str
+    status: str  # "ok" | "failed" | "timeout"
+    seconds: float
+    message: str = ""
+    ipynb: str = ""
+    html: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass
+class ReportSummary:
+    """What one ``run_reports`` call did: every result, and the index page it wrote."""
+
+    results: list[NotebookResult] = field(default_factory=list)
+    index: Path | None = None
+
+    @property
+    def failed(self) -> list[NotebookResult]:
+        return [r for r in self.results if not r.ok]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The suite
+
+
+def suite(selected: Iterable[str] | None = None, notebook_dir: Path | None = None) -> list[Path]:
+    """The report notebooks (``NN_name.ipynb``) in order; ``selected`` filters by prefix or stem (``01``)."""
+    notebook_dir = Path(notebook_dir) if notebook_dir is not None else NOTEBOOK_DIR
+    paths = sorted(p for p in notebook_dir.glob("[0-9][0-9]_*.ipynb") if p.is_file())
+    if selected:
+        wanted = list(selected)
+        chosen = [p for p in paths if any(p.stem == w or p.stem.startswith(f"{w}_") or p.name == w for w in wanted)]
+        unknown = [w for w in wanted if not any(p.stem == w or p.stem.startswith(f"{w}_") or p.name == w for p in paths)]
+        if unknown:
+            raise GridsimError(f"找不到笔记本 (notebook not found): {unknown}; 可用 (available): {[p.stem for p in paths]}")
+        return chosen
+    if not paths:
+        raise GridsimError(f"没有可运行的笔记本 (no notebooks found) in {notebook_dir}")
+    return paths
+
+
+def notebook_title(nb: nbformat.NotebookNode, default: str) -> str:
+    """The first Markdown heading of a notebook, used as its title in the index."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return default
+
+
+def declared_parameters(path: Path) -> dict[str, Any]:
+    """The names and defaults of a notebook's ``parameters`` cell (papermill's own reading of it)."""
+    import papermill
+
+    return {name: p["default"] for name, p in papermill.inspect_notebook(str(path)).items()}
+
+
+def _parameters_for(path: Path, scenario: str, out_dir: Path, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The scenario and any extra parameters the notebook declares; the others are not passed."""
+    declared = declared_parameters(path)
+    params = {"scenario": scenario, "output_dir": str(out_dir), **extra}
+    return {k: v for k, v in params.items() if k in declared}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running one notebook
+
+
+def _kernel_env() -> dict[str, str]:
+    env = os.environ.copy()
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    return env
+
+
+def _first_error(path: Path) -> str:
+    """The first error cell of an executed notebook as 'cell N: Name: message', or ''."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # a notebook killed mid-write cannot be read; the caller has the process output
+        return ""
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return f"单元 cell {i}: {out.get('ename')}: {out.get('evalue')}"
+    return ""
+
+
+def execute(src: Path, dst: Path, parameters: Mapping[str, Any], timeout: float) -> tuple[str, str]:
+    """Run one notebook with papermill in a child process; return (status, message).
+
+    The child gets its own process group, so a timeout stops papermill and its kernel together.
+    """
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "papermill", str(src), str(dst), "-y", json.dumps(dict(parameters)),
+           "--cwd", str(dst.parent), "--no-progress-bar", "--log-level", "ERROR"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_kernel_env(),
+                            start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return "timeout", f"超时 (timed out) after {timeout:g} s"
+    if proc.returncode == 0:
+        return "ok", ""
+    message = _first_error(dst) or (err.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+    return "failed", message
+
+
+def to_html(ipynb: Path, dst: Path, title: str) -> Path:
+    """The executed notebook as HTML for readers: no code, no prompts, no warning streams."""
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(ipynb, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    dst.write_text(body, encoding="utf-8")
+    return dst
+
+
+def _run_one(src: Path, scenario: str, scen_dir: Path, extra: Mapping[str, Any], timeout: float) -> NotebookResult:
+    title = notebook_title(nbformat.read(src, as_version=4), src.stem)
+    dst = scen_dir / src.name
+    start = time.perf_counter()
+    try:
+        status, message = execute(src, dst, _parameters_for(src, scenario, scen_dir, extra), timeout)
+    except Exception as exc:  # any runner failure is this notebook's failure; the others still run
+        status, message = "failed", f"{type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - start
+    html_name = ""
+    if dst.exists():
+        try:
+            html_name = to_html(dst, dst.with_suffix(".html"), title).name
+        except Exception as exc:
+            status = "failed"
+            message = message or f"HTML 转换失败 (HTML conversion failed): {type(exc).__name__}: {exc}"
+    return NotebookResult(scenario, src.stem, title, status, round(seconds, 1), message,
+                          dst.name if dst.exists() else "", html_name)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Manifests and the index page
+
+
+def _write_manifest(scen_dir: Path, scenario, results: list[NotebookResult]) -> None:
+    """Record this run's results, keeping earlier entries for notebooks not re-run whose files still exist."""
+    path = scen_dir / MANIFEST
+    previous = {}
+    if path.exists():
+        try:
+            previous = {r["notebook"]: r for r in json.loads(path.read_text(encoding="utf-8")).get("notebooks", [])}
+        except (ValueError, AttributeError, TypeError):
+            previous = {}
+    merged = {k: v for k, v in previous.items() if (scen_dir / v.get("ipynb", "")).is_file()}
+    merged.update({r.notebook: asdict(r) for r in results})
+    manifest = {
+        "scenario": scenario.id, "title": scenario.title, "description": scenario.description,
+        "generated": _dt.datetime.now().astimezone().isoformat(timespec="seconds"), "gridsim": __version__,
+        "notebooks": [merged[k] for k in sorted(merged)],
+        "files": sorted(p.name for p in scen_dir.iterdir() if p.suffix in (".xlsx", ".csv")),
+    }
+    path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+_STATUS_ZH = {"ok": "完成 ok", "failed": "失败 failed", "timeout": "超时 timeout"}
+
+_INDEX_CSS = """
+body{font-family:"Noto Sans CJK SC","Noto Sans SC","Microsoft YaHei","PingFang SC",sans-serif;margin:2em auto;max-width:60em;color:#222}
+h1{font-size:1.6em} h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;width:100%} td,th{border:1px solid #ddd;padding:.35em .6em;text-align:left}
+th{background:#f3f3f3} .ok{color:#2b7a2b} .failed,.timeout{color:#b22;font-weight:bold} .desc{color:#555}
+"""
+
+
+def write_index(out_dir: Path) -> Path:
+    """``out_dir/index.html``: every scenario folder with a manifest, its notebooks and files."""
+    manifests = []
+    for path in sorted(out_dir.glob(f"*/{MANIFEST}")):
+        try:
+            manifests.append(json.loads(path.read_text(encoding="utf-8")))
+        except ValueError:
+            continue
+    manifests.sort(key=lambda m: (m.get("scenario") != "baseline", m.get("scenario", "")))
+    e = html.escape
+    parts = ["<!DOCTYPE html>", '<html lang="zh-CN"><head><meta charset="utf-8">',
+             "<title>史河街道网格化服务管理 模拟报告 (gridsim reports)</title>",
+             f"<style>{_INDEX_CSS}</style></head><body>",
+             "<h1>史河街道网格化服务管理 模拟报告<br><small>gridsim reports</small></h1>",
+             f"<p>共 {len(manifests)} 个情景 ({len(manifests)} scenario(s))。每个笔记本有两种格式："
+             "HTML（供阅读，不含代码）与 .ipynb（含代码与输出，可在 JupyterLab 中打开）。</p>"]
+    for m in manifests:
+        sid = m["scenario"]
+        parts.append(f'<h2 id="{e(sid)}">{e(m.get("title", sid))} <small>({e(sid)})</small></h2>')
+        if m.get("description"):
+            parts.append(f'<p class="desc">{e(m["description"])}</p>')
+        parts.append("<table><tr><th>笔记本 notebook</th><th>阅读 read</th><th>笔记本文件 notebook file</th>"
+                     "<th>状态 status</th><th>用时 time (s)</th></tr>")
+        for r in m.get("notebooks", []):
+            read = f'<a href="{e(sid)}/{e(r["html"])}">HTML</a>' if r.get("html") else "—"
+            raw = f'<a href="{e(sid)}/{e(r["ipynb"])}">{e(r["ipynb"])}</a>' if r.get("ipynb") else "—"
+            status = e(_STATUS_ZH.get(r["status"], r["status"]))
+            if r.get("message"):
+                status += f"<br><small>{e(r['message'])}</small>"
+            parts.append(f'<tr><td>{e(r.get("title") or r["notebook"])}</td><td>{read}</td><td>{raw}</td>'
+                         f'<td class="{e(r["status"])}">{status}</td><td>{r.get("seconds", "")}</td></tr>')
+        parts.append("</table>")
+        if m.get("files"):
+            links = ", ".join(f'<a href="{e(sid)}/{e(f)}">{e(f)}</a>' for f in m["files"])
+            parts.append(f"<p>文件 files: {links}</p>")
+        parts.append(f'<p class="desc"><small>生成于 generated {e(m.get("generated", ""))}, gridsim {e(m.get("gridsim", ""))}</small></p>')
+    parts.append("</body></html>")
+    index = out_dir / INDEX
+    index.write_text("\n".join(parts), encoding="utf-8")
+    return index
+
+
+# ---------------------------------------------------------------------------------------------------
+# The whole run
+
+
+def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Iterable[str] | None = None,
+                parameters: Mapping[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT_S,
+                jobs: int | None = None, progress: bool = True, notebook_dir: Path | None = None) -> ReportSummary:
+    """Run the suite for each scenario into ``out_dir/<scenario>/`` and write ``out_dir/index.html``.
+
+    Unknown scenarios are refused before anything runs. ``parameters`` are passed to every notebook that
+    declares them (e.g. ``{"draws": 50}`` for a quick run). ``jobs`` notebooks run at once (default: the
+    number of CPUs, at most 4). ``notebook_dir`` replaces the shipped suite (for tests).
+    """
+    from tqdm.auto import tqdm
+
+    from .policy import load_policy
+
+    scen_objs = [load_policy(s).scenario for s in dict.fromkeys(scenarios)]
+    if not scen_objs:
+        raise GridsimError("未选择情景 (no scenario selected)")
+    paths = suite(notebooks, notebook_dir)
+    out_dir = Path(out_dir).resolve()
+    extra = dict(parameters or {})
+    tasks = []
+    for scen in scen_objs:
+        scen_dir = out_dir / scen.id
+        scen_dir.mkdir(parents=True, exist_ok=True)
+        tasks += [(src, scen, scen_dir) for src in paths]
+    jobs = max(1, jobs or min(os.cpu_count() or 1, 4))
+    results: list[NotebookResult] = []
+    with ThreadPoolExecutor(max_workers=jobs) as pool, \
+            tqdm(total=len(tasks), desc="报告 report", unit="nb", disable=not progress) as bar:
+        futures = {pool.submit(_run_one, src, scen.id, scen_dir, extra, timeout): (src, scen) for src, scen, scen_dir in tasks}
+        for fut in as_completed(futures):
+            res = fut.result()
+            results.append(res)
+            bar.set_postfix_str(f"{res.scenario}/{res.notebook} {res.status}")
+            bar.update()
+            if not res.ok:
+                bar.write(f"失败 (failed): {res.scenario}/{res.notebook}: {res.message}")
+    order = {(scen.id, src.stem): i for i, (src, scen, _) in enumerate(tasks)}
+    results.sort(key=lambda r: order[(r.scenario, r.notebook)])
+    for scen in scen_objs:
+        _write_manifest(out_dir / scen.id, scen, [r for r in results if r.scenario == scen.id])
+    return ReportSummary(results, write_index(out_dir))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Keeping the stored outputs nbval checks strictly
+
+
+def store_checked_outputs(path: Path, timeout: float = DEFAULT_TIMEOUT_S) -> int:
+    """Execute a notebook with its default parameters and store outputs only for ``# NBVAL_CHECK_OUTPUT`` cells.
+
+    nbval (lax mode) compares those cells' fresh outputs against the stored ones, so after changing a
+    checked cell or the data this refreshes the reference; every other cell is saved without outputs to
+    keep the repository small. Returns the number of checked cells.
+    """
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    env_path = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = _kernel_env()["PYTHONPATH"]
+    try:
+        NotebookClient(nb, timeout=timeout, resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:
+        if env_path is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = env_path
+    checked = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.metadata.pop("execution", None)
+        if CHECK_MARK in cell.source:
+            checked += 1  # nbval needs the execution count to know the stored output is a real run
+        else:
+            cell.execution_count = None
+            cell.outputs = []
+    nbformat.write(nb, path)
+    return checked

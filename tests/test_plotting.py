@@ -1,0 +1,129 @@
+"""Figures render Chinese with the shipped CJK font (a missing glyph fails), and the summaries conserve counts."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from gridsim import maps, plotting  # noqa: E402
+from gridsim.policy import load_policy  # noqa: E402
+from gridsim.registers import read_homes, read_layer  # noqa: E402
+
+GLYPH_MISSING = r"(?s).*Glyph .* missing from"
+SAMPLE = "史河街道网格化服务管理：户数、常住户、五必访、经费（元）"
+
+
+@pytest.fixture(scope="module")
+def data():
+    return read_homes(), read_layer("units"), read_layer("barriers")
+
+
+def draw_strictly(fig: plt.Figure) -> None:
+    """Render the figure; any missing glyph warning becomes an error."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=GLYPH_MISSING)
+            fig.canvas.draw()
+    finally:
+        plt.close(fig)
+
+
+def test_font_is_registered_first():
+    name = plotting.use_chinese_font()
+    assert plotting.cjk_font_path().is_file()
+    assert matplotlib.rcParams["font.sans-serif"][0] == name
+    assert "CJK" in name
+
+
+def test_chinese_text_has_every_glyph():
+    plotting.use_chinese_font()
+    fig, ax = plt.subplots()
+    ax.set_title(SAMPLE)
+    ax.set_xlabel("户数 (households)")
+    ax.plot([0, 1], [0, -1], label="中位数 median")
+    ax.legend()
+    draw_strictly(fig)
+
+
+def test_missing_glyph_is_detected():
+    """The check above can fail: without the CJK font the same text raises."""
+    with matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"]}):
+        fig, ax = plt.subplots()
+        ax.set_title(SAMPLE)
+        with pytest.raises(UserWarning, match=re.compile("Glyph .* missing", re.S)):
+            draw_strictly(fig)
+
+
+def test_report_figures_render_without_missing_glyphs(data):
+    homes, units, barriers = data
+    policy = load_policy()
+    limits = {t: policy.grid_limits(t) for t in ("community", "village")}
+    draw_strictly(plotting.household_distributions(homes, "current_grid_id", limits))
+    draw_strictly(maps.units_map(units, homes, barriers))
+    summary = plotting.unit_summary(homes, units)
+    draw_strictly(plotting.bar_by_unit(summary.set_index("名称 name"), "户数 households", "户数 (households)",
+                                       title="各村（社）户数", colour_by=None))
+    draw_strictly(maps.before_after_map(homes, homes["current_grid_id"], homes["current_grid_id"], units, unit_id="wanfo"))
+
+
+def test_fan_chart_bands_nest_around_the_median():
+    rng = np.random.default_rng(7)
+    draws = rng.normal(1000, 100, size=(400, 12)).cumsum(axis=1)
+    fig = plotting.fan_chart(draws, [f"2024-{m:02d}" for m in range(1, 13)], title="经费需求（元）")
+    ax = fig.axes[0]
+    bands = [c for c in ax.collections]
+    assert len(bands) == len(plotting.FAN_BANDS)
+    median = ax.lines[0].get_ydata()
+    np.testing.assert_allclose(median, np.median(draws, axis=0))
+    # wider bands are drawn first and enclose the narrower ones
+    widths = [np.ptp(b.get_paths()[0].vertices[:, 1]) for b in bands]
+    assert widths == sorted(widths, reverse=True)
+    draw_strictly(fig)
+
+
+def test_fan_chart_rejects_mismatched_periods():
+    with pytest.raises(ValueError):
+        plotting.fan_chart(np.zeros((10, 5)), ["a", "b"])
+
+
+def test_summaries_conserve_households(data):
+    homes, units, _ = data
+    totals = plotting.totals_by_type(homes)
+    assert totals.loc["合计 total", "户数 households"] == homes["households"].sum()
+    assert totals.loc["合计 total", "住户点数 homes"] == len(homes)
+    per_unit = plotting.unit_summary(homes, units)
+    assert len(per_unit) == units["unit_id"].nunique()
+    assert per_unit["户数 households"].sum() == homes["households"].sum()
+    assert per_unit["现网格数 grids today"].sum() == homes["current_grid_id"].nunique()
+    tallies = plotting.grid_tallies(homes)
+    assert tallies["households"].sum() == homes["households"].sum()
+    assert (tallies.groupby("grid_id")["unit_id"].nunique() == 1).all()
+
+
+def test_home_cells_tile_each_unit_and_hold_their_home(data):
+    homes, units, _ = data
+    sel = homes[homes["unit_id"].isin(["wanfo", "huayuan"])]
+    part_units = units[units["unit_id"].isin(["wanfo", "huayuan"])]
+    cells = maps.home_cells(sel, part_units)
+    assert cells.notna().all() and len(cells) == len(sel)
+    assert all(c.buffer(1e-6).contains(p) for c, p in zip(cells, sel.geometry))
+    areas = maps.grid_areas(sel, sel["current_grid_id"], part_units, cells)
+    assert len(areas) == sel["current_grid_id"].nunique()
+    assert areas["households"].sum() == sel["households"].sum()
+    # grid areas cover their units without overlap
+    assert areas.area.sum() == pytest.approx(part_units.area.sum(), rel=1e-6)
+
+
+def test_scenario_overrides_lists_each_change():
+    table = plotting.scenario_overrides(["community_cap_400", "pay_per_full_100"])
+    assert len(table) == 2
+    cap = table[table["参数 parameter"].str.contains("grid.community.max_planned_households")].iloc[0]
+    assert cap["基线 baseline"] == "500" and cap["community_cap_400"] == "400" and cap["pay_per_full_100"] == "—"

@@ -1,0 +1,119 @@
+"""The report runner: papermill per notebook, HTML without code, index, failures named, timeouts, exit code."""
+
+from __future__ import annotations
+
+import ast
+import json
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from gridsim import cli, report
+from gridsim.errors import GridsimError
+
+
+def write_notebook(path, *cells, params="scenario: str = 'baseline'  # 情景"):
+    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nb.cells.append(new_markdown_cell(f"# 标题 {path.stem}"))
+    nb.cells.append(new_code_cell(params, metadata={"tags": ["parameters"]}))
+    nb.cells += [new_code_cell(c) for c in cells]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture()
+def toy_suite(tmp_path):
+    d = tmp_path / "nbs"
+    d.mkdir()
+    write_notebook(d / "01_ok.ipynb", "SECRET_CODE = 41 + 1\nprint('场景', scenario, draws, SECRET_CODE)",
+                   params="scenario: str = 'baseline'  # 情景\ndraws: int = 1000  # 次数")
+    write_notebook(d / "02_fails.ipynb", "raise ValueError('坏数据 bad data')")
+    write_notebook(d / "03_also_ok.ipynb", "print('ok', scenario)")
+    return d
+
+
+def outputs_text(path):
+    nb = nbformat.read(path, as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_failure_is_named_and_the_others_still_run(toy_suite, tmp_path):
+    out = tmp_path / "out"
+    summary = report.run_reports(["baseline", "pay_per_full_100"], out, notebook_dir=toy_suite,
+                                 parameters={"draws": 7, "unused": 1}, progress=False, jobs=2)
+    assert len(summary.results) == 6
+    failed = {(r.scenario, r.notebook) for r in summary.failed}
+    assert failed == {("baseline", "02_fails"), ("pay_per_full_100", "02_fails")}
+    assert all("ValueError" in r.message and "坏数据" in r.message for r in summary.failed)
+    for scen in ("baseline", "pay_per_full_100"):
+        d = out / scen
+        for stem in ("01_ok", "02_fails", "03_also_ok"):
+            assert nbformat.read(d / f"{stem}.ipynb", as_version=4).cells  # opens
+            assert (d / f"{stem}.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+        # parameters reach the notebook that declares them; undeclared ones are not injected
+        assert f"场景 {scen} 7 42" in outputs_text(d / "01_ok.ipynb")
+        assert "unused" not in json.dumps(nbformat.read(d / "03_also_ok.ipynb", as_version=4).cells[2].source)
+        manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+        assert [n["status"] for n in manifest["notebooks"]] == ["ok", "failed", "ok"]
+    html_text = (out / "baseline" / "01_ok.html").read_text(encoding="utf-8")
+    assert "SECRET_CODE = 41" not in html_text  # code hidden
+    assert "场景 baseline 7 42" in html_text  # output shown
+    index = summary.index.read_text(encoding="utf-8")
+    for link in ("baseline/01_ok.html", "baseline/02_fails.ipynb", "pay_per_full_100/03_also_ok.html"):
+        assert f'href="{link}"' in index
+    assert "失败 failed" in index
+
+
+def test_timeout_stops_the_notebook(tmp_path):
+    d = tmp_path / "nbs"
+    d.mkdir()
+    write_notebook(d / "01_slow.ipynb", "import time\ntime.sleep(120)")
+    summary = report.run_reports(["baseline"], tmp_path / "out", notebook_dir=d, timeout=8, progress=False)
+    (res,) = summary.results
+    assert res.status == "timeout" and res.seconds < 60
+
+
+def test_cli_exits_non_zero_when_a_notebook_fails(toy_suite, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(report, "NOTEBOOK_DIR", toy_suite)
+    code = cli.main(["report", "--out", str(tmp_path / "out"), "--notebook", "02", "--notebook", "03",
+                     "--no-progress"])
+    assert code == 1
+    assert "02_fails" in capsys.readouterr().out
+    assert cli.main(["report", "--out", str(tmp_path / "out"), "--notebook", "03", "--no-progress"]) == 0
+    # the index still lists the notebook run earlier
+    assert 'href="baseline/02_fails.html"' in (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+
+
+def test_unknown_scenario_or_notebook_is_refused_before_running(tmp_path, toy_suite):
+    with pytest.raises(GridsimError, match="scenario not found"):
+        report.run_reports(["no_such_scenario"], tmp_path / "out", notebook_dir=toy_suite, progress=False)
+    with pytest.raises(GridsimError, match="notebook not found"):
+        report.suite(["99"], toy_suite)
+    assert not (tmp_path / "out").exists()
+    assert cli.main(["report", "--out", str(tmp_path / "o"), "-p", "no equals sign"]) == 2
+
+
+def test_shipped_suite_has_one_typed_parameters_cell_each():
+    for path in report.suite():
+        nb = nbformat.read(path, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, path.name
+        params = report.declared_parameters(path)
+        assert ast.literal_eval(params.get("scenario", "None")) == "baseline", path.name
+        for line in tagged[0].source.splitlines():
+            if "=" in line and not line.lstrip().startswith("#"):
+                assert ":" in line.split("=")[0] and "#" in line, f"{path.name}: untyped or uncommented: {line}"
+        assert all(c.outputs == [] or "# NBVAL_CHECK_OUTPUT" in c.source for c in nb.cells if c.cell_type == "code")
+
+
+def test_shipped_data_notebook_runs_into_a_report(tmp_path):
+    summary = report.run_reports(["baseline"], tmp_path, notebooks=["01"], progress=False)
+    (res,) = summary.results
+    assert res.ok, res.message
+    d = tmp_path / "baseline"
+    nb = nbformat.read(d / "01_data.ipynb", as_version=4)
+    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert sum(1 for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})) >= 3
+    html_text = (d / "01_data.html").read_text(encoding="utf-8")
+    assert "数据概览" in html_text and "read_homes(" not in html_text
