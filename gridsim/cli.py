@@ -32,7 +32,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for p in (parser, *sub.choices.values()):
+        _localize(p)
     return parser
+
+
+def _localize(parser: argparse.ArgumentParser) -> None:
+    """Chinese section titles and help for argparse's built-in parts (English kept beside)."""
+    parser._positionals.title = "位置参数 (positional arguments)"
+    parser._optionals.title = "选项 (options)"
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            action.help = "显示帮助并退出 (show this help and exit)"
+        elif isinstance(action, argparse._VersionAction):
+            action.help = "显示版本并退出 (show the version and exit)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("已中断 (interrupted)", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not bad input: say so plainly, keep the traceback for GRIDSIM_DEBUG
+        if os.environ.get("GRIDSIM_DEBUG"):
+            raise
+        print(f"内部错误 (internal error): {type(exc).__name__}: {exc}\n"
+              "请设置 GRIDSIM_DEBUG=1 重新运行以查看详细信息 (rerun with GRIDSIM_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -1,0 +1,19 @@
+"""Shared fixtures: the embedded register is read once per session (it is validated on read)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def shihe_homes():
+    from gridsim.registers import read_homes
+
+    return read_homes()
+
+
+@pytest.fixture(scope="session")
+def baseline():
+    from gridsim.policy import load_policy
+
+    return load_policy()
