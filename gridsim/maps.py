@@ -59,6 +59,19 @@ def grid_areas(homes: gpd.GeoDataFrame, assignment: pd.Series, units: gpd.GeoDat
                                                  "households": "sum", "resident_households": "sum"}).reset_index()
 
 
+def neighbour_colours(areas: gpd.GeoDataFrame) -> np.ndarray:
+    """A colour index per area such that touching areas differ (greedy graph colouring, few colours)."""
+    import networkx as nx
+
+    geoms = areas.geometry.to_numpy()
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    graph = nx.Graph()
+    graph.add_nodes_from(range(len(geoms)))
+    graph.add_edges_from((a, b) for a, b in zip(left, right) if a < b)
+    colour = nx.greedy_color(graph, strategy="largest_first")
+    return np.array([colour[i] for i in range(len(geoms))], dtype=int)
+
+
 def _label_units(ax: plt.Axes, units: gpd.GeoDataFrame) -> None:
     for _, row in units.iterrows():
         p = row.geometry.representative_point()
@@ -117,7 +130,7 @@ def grids_map(areas: gpd.GeoDataFrame, units: gpd.GeoDataFrame, *, status: pd.Se
         fig = ax.figure
     if status is None:
         colours = plt.get_cmap("Pastel1").colors
-        areas.plot(ax=ax, color=[colours[i % len(colours)] for i in range(len(areas))],
+        areas.plot(ax=ax, color=[colours[c % len(colours)] for c in neighbour_colours(areas)],
                    edgecolor="#555555", linewidth=0.4)
     else:
         bad = areas["grid_id"].map(status).fillna(False).astype(bool)

@@ -236,3 +236,124 @@ def scenario_overrides(scenario_ids: Sequence[str]) -> pd.DataFrame:
 
 def _show_value(value: object) -> str:
     return ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Plans: rule status and optimizer results (frames from gridsim.plan.Plan and gridsim.partition)
+
+
+def unit_names(units: pd.DataFrame) -> dict[str, str]:
+    """unit_id -> Chinese name, for readable tables and axes."""
+    return dict(zip(units["unit_id"], units["name"]))
+
+
+def rule_breaks(violations: pd.DataFrame, summary: pd.DataFrame, rule_labels: dict[str, str]) -> pd.DataFrame:
+    """Per broken rule: its label and clause, how many grids break it, and their share of that unit type's grids.
+
+    ``violations`` and ``summary`` are ``Plan.violations_frame()`` and ``Plan.summary()``; a grid
+    breaking two rules is counted under each.
+    """
+    per_type = summary.groupby("unit_type").size()
+    grid_type = summary.set_index("grid_id")["unit_type"]
+    v = violations.dropna(subset=["grid_id"]).drop_duplicates(["rule", "grid_id"])
+    rows = []
+    for rule, part in v.groupby("rule", sort=False):
+        utype = grid_type.reindex(part["grid_id"]).mode()
+        utype = utype.iloc[0] if len(utype) else ""
+        rows.append({"规则 rule": rule_labels.get(rule, rule), "条款 clause": part["clause"].iloc[0],
+                     "类型 type": UNIT_TYPE_ZH.get(utype, utype), "不符合的网格数 grids breaking": len(part),
+                     "占该类网格 share of grids": len(part) / per_type.get(utype, len(part))})
+    total = int((~summary["ok"]).sum())
+    rows.append({"规则 rule": "任一规则 any rule", "条款 clause": "三(一)", "类型 type": "全部 all",
+                 "不符合的网格数 grids breaking": total, "占该类网格 share of grids": total / max(len(summary), 1)})
+    return pd.DataFrame(rows)
+
+
+def breaks_by_unit(summary: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
+    """Per unit: grids, grids meeting every rule and grids breaking one or more."""
+    names = unit_names(units)
+    agg = summary.groupby("unit_id").agg(unit_type=("unit_type", "first"), grids=("grid_id", "size"),
+                                         ok=("ok", "sum"))
+    agg["breaking"] = agg["grids"] - agg["ok"]
+    agg.index = [names.get(u, u) for u in agg.index]
+    return agg.astype({"ok": int, "breaking": int})
+
+
+def stacked_status_by_unit(table: pd.DataFrame, *, title: str) -> plt.Figure:
+    """Per unit, grids meeting the rules (green) and breaking them (red), from :func:`breaks_by_unit`."""
+    use_chinese_font()
+    data = table.sort_values(["unit_type", "grids"])
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(data) + 1.4), constrained_layout=True)
+    names = data.index.astype(str)
+    ax.barh(names, data["ok"], color=STATUS_COLOURS["ok"], label="符合新规则 meets rules")
+    ax.barh(names, data["breaking"], left=data["ok"], color=STATUS_COLOURS["violation"], label="不符合 breaks rules")
+    ax.set_xlabel("网格数 (grids)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+PARTITION_COLUMNS = {
+    "name": "名称 name", "unit_type": "类型 type", "households": "户数 households",
+    "grids_today": "现网格数 grids today", "lower_bound": "下界 lower bound", "grids": "优化后网格数 grids",
+    "gap": "距下界 gap", "violations": "剩余违规 violations", "moved_households": "调整户数 households moved",
+    "split_groups": "被拆分的村民组/小区 groups split", "cut_edges": "切边数 cut edges",
+}
+
+
+def partition_table(result_units: pd.DataFrame, today: pd.Series, units: pd.DataFrame) -> pd.DataFrame:
+    """The optimizer's per-unit table (``PartitionResult.units``) beside today's grid counts, Chinese headers.
+
+    ``today``: grids per unit today, indexed by unit_id (``homes.groupby("unit_id")["current_grid_id"].nunique()``).
+    A last row sums the counts.
+    """
+    t = result_units.set_index("unit_id").copy()
+    t["name"] = t.index.map(unit_names(units))
+    t["grids_today"] = today.reindex(t.index).fillna(0).astype(int)
+    t["unit_type"] = t["unit_type"].map(UNIT_TYPE_ZH)
+    t = t.sort_values(["unit_type", "households"], ascending=[True, False])
+    cols = [c for c in PARTITION_COLUMNS if c in t.columns]
+    out = t[cols].rename(columns=PARTITION_COLUMNS).rename_axis("村社 unit_id")
+    total = {PARTITION_COLUMNS[c]: (out[PARTITION_COLUMNS[c]].sum() if c not in ("name", "unit_type") else "")
+             for c in cols}
+    total[PARTITION_COLUMNS["name"]] = "合计 total"
+    out.loc["total"] = pd.Series(total)
+    return out
+
+
+def grid_count_chart(result_units: pd.DataFrame, today: pd.Series, units: pd.DataFrame) -> plt.Figure:
+    """Per unit: grids today, after optimization, and the lower bound (the fewest any legal plan can have)."""
+    use_chinese_font()
+    t = result_units.set_index("unit_id").copy()
+    t["today"] = today.reindex(t.index).fillna(0)
+    t = t.sort_values(["unit_type", "households"])
+    names = [unit_names(units).get(u, u) for u in t.index]
+    y = np.arange(len(t))
+    fig, ax = plt.subplots(figsize=(9, 0.38 * len(t) + 1.6), constrained_layout=True)
+    ax.barh(y + 0.2, t["today"], height=0.4, color="#BBBBBB", label="现状 today")
+    ax.barh(y - 0.2, t["grids"], height=0.4, color=[UNIT_TYPE_COLOURS[u] for u in t["unit_type"]],
+            label="优化后 optimized")
+    ax.scatter(t["lower_bound"], y - 0.2, marker="|", s=220, color="black", zorder=3, label="下界 lower bound")
+    ax.set_yticks(y, names)
+    ax.set_xlabel("网格数 (grids)")
+    ax.set_title("各村（社）网格数：现状、优化后与下界")
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def groups_split(homes: pd.DataFrame, assignment: pd.Series, groups: pd.DataFrame) -> pd.DataFrame:
+    """村民组/小区 whose homes end up in more than one grid: the group, its unit and how its households split."""
+    df = pd.DataFrame({"group_id": homes["group_id"].to_numpy(), "grid_id": assignment.reindex(homes.index).to_numpy(),
+                       "households": homes["households"].to_numpy()}).dropna(subset=["group_id"])
+    per = df.groupby(["group_id", "grid_id"])["households"].sum()
+    n = per.groupby(level=0).size()
+    split = n[n > 1].index
+    info = groups.set_index("group_id")
+    rows = []
+    for gid in split:
+        parts = per.loc[gid].sort_values(ascending=False)
+        rows.append({"村民组/小区 group": info["name"].get(gid, gid), "编号 group_id": gid,
+                     "村社 unit_id": info["unit_id"].get(gid, ""), "网格数 grids": len(parts),
+                     "户数分布 households per grid": " + ".join(f"{int(v)}" for v in parts)})
+    return pd.DataFrame(rows, columns=["村民组/小区 group", "编号 group_id", "村社 unit_id", "网格数 grids",
+                                       "户数分布 households per grid"])
