@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib import font_manager
+from matplotlib.ticker import MaxNLocator
 
 CJK_FONT_FILE = "NotoSansCJKsc-Regular.otf"
 FALLBACK_FONTS = ("DejaVu Sans",)
@@ -288,6 +289,7 @@ def stacked_status_by_unit(table: pd.DataFrame, *, title: str) -> plt.Figure:
     ax.barh(names, data["ok"], color=STATUS_COLOURS["ok"], label="符合新规则 meets rules")
     ax.barh(names, data["breaking"], left=data["ok"], color=STATUS_COLOURS["violation"], label="不符合 breaks rules")
     ax.set_xlabel("网格数 (grids)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right")
     return fig
@@ -336,6 +338,7 @@ def grid_count_chart(result_units: pd.DataFrame, today: pd.Series, units: pd.Dat
     ax.scatter(t["lower_bound"], y - 0.2, marker="|", s=220, color="black", zorder=3, label="下界 lower bound")
     ax.set_yticks(y, names)
     ax.set_xlabel("网格数 (grids)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("各村（社）网格数：现状、优化后与下界")
     ax.legend(fontsize=8, loc="lower right")
     return fig
