@@ -127,3 +127,63 @@ def test_scenario_overrides_lists_each_change():
     assert len(table) == 2
     cap = table[table["参数 parameter"].str.contains("grid.community.max_planned_households")].iloc[0]
     assert cap["基线 baseline"] == "500" and cap["community_cap_400"] == "400" and cap["pay_per_full_100"] == "—"
+
+
+@pytest.fixture(scope="module")
+def today_plan(data):
+    from gridsim.graph import build_graph
+    from gridsim.plan import Plan
+
+    homes, _, barriers = data
+    return Plan.from_column(homes, build_graph(homes, barriers), "current_grid_id")
+
+
+def test_rule_breaks_count_each_breaking_grid_once_per_rule(today_plan, data):
+    from gridsim.plan import RULES
+
+    _, units, _ = data
+    summary, violations = today_plan.summary(), today_plan.violations_frame()
+    table = plotting.rule_breaks(violations, summary, {k: r.label for k, r in RULES.items()})
+    per_rule = violations.drop_duplicates(["rule", "grid_id"]).groupby("rule").size()
+    body = table.iloc[:-1]
+    assert sorted(body["不符合的网格数 grids breaking"]) == sorted(per_rule.tolist())
+    assert set(body["规则 rule"]) == {RULES[r].label for r in per_rule.index}
+    last = table.iloc[-1]
+    assert last["不符合的网格数 grids breaking"] == int((~summary["ok"]).sum())
+    assert 0 < last["占该类网格 share of grids"] <= 1
+    by_unit = plotting.breaks_by_unit(summary, units)
+    assert by_unit["grids"].sum() == today_plan.n_grids()
+    assert by_unit["breaking"].sum() == int((~summary["ok"]).sum())
+    draw_strictly(plotting.stacked_status_by_unit(by_unit, title="现状网格"))
+    cells_areas = maps.grid_areas(today_plan.homes, today_plan.assignment, units)
+    draw_strictly(maps.grids_map(cells_areas, units, status=~summary.set_index("grid_id")["ok"], title="是否合规"))
+
+
+def test_neighbouring_grids_get_different_colours(data):
+    homes, units, _ = data
+    sel = homes["unit_id"] == "guanshan"
+    areas = maps.grid_areas(homes[sel], homes.loc[sel, "current_grid_id"], units[units["unit_id"] == "guanshan"])
+    colours = maps.neighbour_colours(areas)
+    geoms = areas.geometry.to_numpy()
+    for i in range(len(geoms)):
+        for j in range(i + 1, len(geoms)):
+            if geoms[i].intersects(geoms[j]):
+                assert colours[i] != colours[j]
+
+
+def test_groups_split_lists_only_groups_in_several_grids(data):
+    homes, _, _ = data
+    groups = read_layer("groups")
+    # today's map: move one home of a group to another grid, that group (and only it) appears split
+    plan = homes["current_grid_id"].copy()
+    whole = plotting.groups_split(homes, plan, groups)
+    victim_group = next(g for g in homes["group_id"].unique() if g not in set(whole["编号 group_id"])
+                        and homes.loc[homes["group_id"] == g, "current_grid_id"].nunique() == 1
+                        and (homes["group_id"] == g).sum() > 1)
+    idx = homes.index[homes["group_id"] == victim_group][0]
+    plan.loc[idx] = "elsewhere"
+    after = plotting.groups_split(homes, plan, groups)
+    assert set(after["编号 group_id"]) - set(whole["编号 group_id"]) == {victim_group}
+    row = after[after["编号 group_id"] == victim_group].iloc[0]
+    total = int(homes.loc[homes["group_id"] == victim_group, "households"].sum())
+    assert sum(int(x) for x in row["户数分布 households per grid"].split(" + ")) == total
