@@ -117,18 +117,27 @@ def units_map(units: gpd.GeoDataFrame, homes: gpd.GeoDataFrame, barriers: gpd.Ge
 
 
 def grids_map(areas: gpd.GeoDataFrame, units: gpd.GeoDataFrame, *, status: pd.Series | None = None,
+              values: pd.Series | None = None, value_label: str = "", vmax: float | None = None,
               ax: plt.Axes | None = None, title: str = "", label_units: bool = True) -> plt.Figure:
     """Grids as outlined areas inside their units.
 
-    Without ``status`` grids get alternating pastel colours so neighbours are told apart; with
-    ``status`` (grid id -> True when the grid breaks a rule) breaking grids are red, the others green.
+    By default grids get pastel colours such that neighbours differ; with ``status`` (grid id -> True
+    when the grid breaks a rule) breaking grids are red, the others green; with ``values`` (grid id ->
+    number, e.g. monthly base pay) grids are shaded on one colour scale from 0 to ``vmax``, with a colour bar.
     """
     use_chinese_font()
     if ax is None:
         fig, ax = plt.subplots(figsize=(9, 9), constrained_layout=True)
     else:
         fig = ax.figure
-    if status is None:
+    if values is not None:
+        shade = areas["grid_id"].map(values).astype(float)
+        top = vmax if vmax is not None else float(np.nanmax(shade))
+        areas.assign(value=shade).plot(ax=ax, column="value", cmap="YlOrRd", vmin=0, vmax=top, edgecolor="#333333",
+                                       linewidth=0.4, legend=True,
+                                       legend_kwds={"label": value_label, "shrink": 0.6, "orientation": "horizontal",
+                                                    "pad": 0.02})
+    elif status is None:
         colours = plt.get_cmap("Pastel1").colors
         areas.plot(ax=ax, color=[colours[c % len(colours)] for c in neighbour_colours(areas)],
                    edgecolor="#555555", linewidth=0.4)
@@ -150,8 +159,12 @@ def grids_map(areas: gpd.GeoDataFrame, units: gpd.GeoDataFrame, *, status: pd.Se
 
 def before_after_map(homes: gpd.GeoDataFrame, before: pd.Series, after: pd.Series, units: gpd.GeoDataFrame,
                      *, unit_id: str | None = None, cells: gpd.GeoSeries | None = None,
-                     titles: tuple[str, str] = ("现状网格 today", "优化方案 optimized")) -> plt.Figure:
-    """Two maps side by side, one plan each, for one unit (``unit_id``) or the whole subdistrict."""
+                     titles: tuple[str, str] = ("现状网格 today", "优化方案 optimized"),
+                     values: tuple[pd.Series, pd.Series] | None = None, value_label: str = "") -> plt.Figure:
+    """Two maps side by side, one plan each, for one unit (``unit_id``) or the whole subdistrict.
+
+    ``values``: a number per grid for each plan (grid id -> value), shaded on one shared scale.
+    """
     use_chinese_font()
     if unit_id is not None:
         mask = homes["unit_id"] == unit_id
@@ -162,9 +175,11 @@ def before_after_map(homes: gpd.GeoDataFrame, before: pd.Series, after: pd.Serie
     if cells is None:
         cells = home_cells(homes, units)
     fig, axes = plt.subplots(1, 2, figsize=(13, 6.5), constrained_layout=True)
-    for ax, plan, title in zip(axes, (before, after), titles):
+    vmax = max(float(v.max()) for v in values) if values is not None else None
+    for k, (ax, plan, title) in enumerate(zip(axes, (before, after), titles)):
         areas = grid_areas(homes, plan, units, cells)
-        grids_map(areas, units, ax=ax, title=f"{title}：{len(areas)} 个网格", label_units=unit_id is None)
+        grids_map(areas, units, ax=ax, title=f"{title}：{len(areas)} 个网格", label_units=unit_id is None,
+                  values=values[k] if values is not None else None, value_label=value_label, vmax=vmax)
         if unit_id is not None:
             ax.scatter(homes["x"], homes["y"], s=np.clip(homes["households"], 1, 60) * 0.5, color="#333333",
                        alpha=0.5, linewidths=0)

@@ -27,6 +27,8 @@ UNIT_TYPE_ZH = {"community": "社区", "village": "村"}
 UNIT_TYPE_COLOURS = {"community": "#4C72B0", "village": "#55A868"}
 STATUS_COLOURS = {"ok": "#55A868", "violation": "#C44E52"}
 FAN_BANDS = ((5, 95), (20, 80), (35, 65))  # the percentile bands budget offices publish (OBR, CPB)
+# Plans or scenarios compared side by side: the first (today's map, or the baseline) is grey.
+SERIES_COLOURS = ("#8C8C8C", "#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3")
 
 _font_name: str | None = None
 
@@ -184,32 +186,63 @@ def bar_by_unit(table: pd.DataFrame, value: str, label: str, *, title: str, colo
     return fig
 
 
-def fan_chart(draws: np.ndarray, periods: Sequence, *, ax: plt.Axes | None = None, title: str = "",
-              ylabel: str = "", colour: str = "#C44E52", bands: Sequence[tuple[int, int]] = FAN_BANDS) -> plt.Figure:
-    """A fan chart: the median line and nested percentile bands over replicates.
-
-    ``draws`` has one row per replicate and one column per period (e.g. months); the bands default to
-    5–95, 20–80 and 35–65 percentiles, darker towards the middle, as budget offices publish them.
-    """
-    use_chinese_font()
+def percentile_bands(draws: np.ndarray, periods: Sequence,
+                     percentiles: Sequence[int] = (5, 20, 35, 50, 65, 80, 95)) -> pd.DataFrame:
+    """Percentiles over replicates (rows of ``draws``) per period (columns): ``period, p5 … p95``."""
     draws = np.asarray(draws, dtype=float)
     if draws.ndim != 2 or draws.shape[1] != len(periods):
         raise ValueError(f"draws must be (replicates, {len(periods)}), got {draws.shape}")
+    q = np.percentile(draws, list(percentiles), axis=0)
+    return pd.DataFrame({"period": [str(p) for p in periods], **{f"p{p}": q[i] for i, p in enumerate(percentiles)}})
+
+
+def fan_chart(bands: pd.DataFrame, *, ax: plt.Axes | None = None, title: str = "", ylabel: str = "",
+              colour: str = "#C44E52", fan: Sequence[tuple[int, int]] = FAN_BANDS, scale: float = 1.0) -> plt.Figure:
+    """A fan chart: the median line and nested percentile bands, darker towards the middle.
+
+    ``bands`` has a ``period`` column and percentile columns ``p5 … p95`` (as
+    :meth:`gridsim.budget.BudgetResult.fan` or :func:`percentile_bands` give them); the bands default
+    to 5–95, 20–80 and 35–65, as budget offices publish them. Values are divided by ``scale`` (e.g.
+    10000 to plot 万元).
+    """
+    use_chinese_font()
+    missing = [f"p{p}" for lo_hi in fan for p in lo_hi if f"p{p}" not in bands.columns] + \
+        ([] if "p50" in bands.columns else ["p50"])
+    if missing:
+        raise ValueError(f"bands lack percentile columns {missing}")
     if ax is None:
         fig, ax = plt.subplots(figsize=(10, 4.5), constrained_layout=True)
     else:
         fig = ax.figure
+    periods = bands["period"].astype(str).tolist()
     x = np.arange(len(periods))
-    for i, (lo, hi) in enumerate(sorted(bands, key=lambda b: b[1] - b[0], reverse=True)):
-        q_lo, q_hi = np.percentile(draws, [lo, hi], axis=0)
-        ax.fill_between(x, q_lo, q_hi, color=colour, alpha=0.18 + 0.17 * i, lw=0, label=f"P{lo}–P{hi}")
-    ax.plot(x, np.median(draws, axis=0), color="black", lw=1.5, label="中位数 median")
+    for i, (lo, hi) in enumerate(sorted(fan, key=lambda b: b[1] - b[0], reverse=True)):
+        ax.fill_between(x, bands[f"p{lo}"] / scale, bands[f"p{hi}"] / scale, color=colour, alpha=0.18 + 0.17 * i,
+                        lw=0, label=f"P{lo}–P{hi}")
+    ax.plot(x, bands["p50"] / scale, color="black", lw=1.5, label="中位数 median")
     step = max(1, len(periods) // 12)
-    ax.set_xticks(x[::step], [str(p) for p in list(periods)[::step]], rotation=45 if len(periods) > 12 else 0)
+    crowded = len(periods) > 12 or sum(len(p) for p in periods[::step]) * 7 > fig.get_figwidth() * 72 * 0.8
+    ax.set_xticks(x[::step], periods[::step], rotation=45 if crowded else 0)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def fan_panels(fan: pd.DataFrame, *, ylabel: str, scale: float = 1.0, ncols: int = 2, title: str = "") -> plt.Figure:
+    """One fan chart per item (``label`` column) of a tidy band frame, e.g. one per cost line or funder."""
+    use_chinese_font()
+    labels = list(dict.fromkeys(fan["label"]))
+    nrows = int(np.ceil(len(labels) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6 * ncols, 3.4 * nrows), constrained_layout=True, squeeze=False)
+    palette = plt.get_cmap("tab10").colors
+    for k, (ax, label) in enumerate(zip(axes.flat, labels)):
+        fan_chart(fan[fan["label"] == label], ax=ax, title=label, ylabel=ylabel, colour=palette[k % 10], scale=scale)
+    for ax in list(axes.flat)[len(labels):]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
     return fig
 
 
@@ -360,3 +393,161 @@ def groups_split(homes: pd.DataFrame, assignment: pd.Series, groups: pd.DataFram
                      "户数分布 households per grid": " + ".join(f"{int(v)}" for v in parts)})
     return pd.DataFrame(rows, columns=["村民组/小区 group", "编号 group_id", "村社 unit_id", "网格数 grids",
                                        "户数分布 households per grid"])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Money (frames from gridsim.budget.BudgetResult): yuan per year unless stated
+
+BAND_HEADERS = {"p5": "P5（元/年）", "p50": "中位数 P50（元/年）", "p95": "P95（元/年）", "mean": "均值 mean（元/年）"}
+
+
+def money_table(summary: pd.DataFrame, prefixes: Sequence[str] = ("total", "funder:", "line:")) -> pd.DataFrame:
+    """Annual P5 / P50 / P95 of the items whose id starts with one of ``prefixes``, in that order."""
+    rows = [summary[summary["item"].str.startswith(p)] for p in prefixes]
+    t = pd.concat(rows).drop_duplicates("item")
+    out = t.set_index("label")[["p5", "p50", "p95", "mean"]].rename(columns=BAND_HEADERS)
+    return out.rename_axis("项目 item")
+
+
+def compare_money(summaries: dict[str, pd.DataFrame], prefixes: Sequence[str] = ("total", "funder:", "line:")) -> pd.DataFrame:
+    """The same items side by side for several plans or scenarios (column groups), yuan per year."""
+    parts = {name: money_table(s, prefixes)[[BAND_HEADERS["p5"], BAND_HEADERS["p50"], BAND_HEADERS["p95"]]]
+             for name, s in summaries.items()}
+    return pd.concat(parts, axis=1)
+
+
+def unit_money_chart(summaries: dict[str, pd.DataFrame], *, title: str, scale: float = 10000,
+                     unit: str = "万元/年") -> plt.Figure:
+    """Per village/community: the median annual need with a P5–P95 whisker, one bar per plan."""
+    use_chinese_font()
+    frames = {k: s[s["item"].str.startswith("unit:")].set_index("label") for k, s in summaries.items()}
+    first = next(iter(frames.values()))
+    order = first.sort_values("p50").index
+    y = np.arange(len(order))
+    k = len(frames)
+    height = 0.8 / k
+    fig, ax = plt.subplots(figsize=(9, 0.4 * len(order) + 1.6), constrained_layout=True)
+    palette = SERIES_COLOURS
+    for i, (name, f) in enumerate(frames.items()):
+        f = f.reindex(order)
+        pos = y + (i - (k - 1) / 2) * height
+        ax.barh(pos, f["p50"] / scale, height=height, color=palette[i % len(palette)], label=name)
+        ax.errorbar(f["p50"] / scale, pos, xerr=[(f["p50"] - f["p5"]) / scale, (f["p95"] - f["p50"]) / scale],
+                    fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+    ax.set_yticks(y, order)
+    ax.set_xlabel(f"经费需求 funding need（{unit}；条为中位数，须线为 P5–P95）")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def grouped_money_chart(summaries: dict[str, pd.DataFrame], prefix: str, *, title: str, scale: float = 10000,
+                        unit: str = "万元/年") -> plt.Figure:
+    """Items of one kind (``line:`` cost lines, ``funder:`` funders, ``total``) for each plan or scenario."""
+    use_chinese_font()
+    names = list(summaries)
+    items = list(dict.fromkeys(summaries[names[0]].loc[summaries[names[0]]["item"].str.startswith(prefix), "label"]))
+    x = np.arange(len(items))
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(max(7, 1.6 * len(items) * max(1, len(names) / 2)), 4.6), constrained_layout=True)
+    palette = SERIES_COLOURS
+    for i, name in enumerate(names):
+        f = summaries[name].set_index("label").reindex(items)
+        pos = x + (i - (len(names) - 1) / 2) * width
+        ax.bar(pos, f["p50"] / scale, width=width, color=palette[i % len(palette)], label=name)
+        ax.errorbar(pos, f["p50"] / scale, yerr=[(f["p50"] - f["p5"]) / scale, (f["p95"] - f["p50"]) / scale],
+                    fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+    ax.set_xticks(x, [i.replace(" ", "\n", 1) for i in items])
+    ax.set_ylabel(f"{unit}（中位数，须线 P5–P95）")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------
+# Workload and assessment (frames from gridsim.assessment.AssessmentResult / BudgetResult.grids)
+
+SIZE_BINS = (0, 100, 200, 300, 400, 500, np.inf)
+
+
+def visits_vs_capacity(grids: dict[str, pd.DataFrame], capacity: float, *, title: str = "") -> plt.Figure:
+    """Per grid: households against visits due per month, one panel per plan; the line is one worker's capacity."""
+    use_chinese_font()
+    fig, axes = plt.subplots(1, len(grids), figsize=(6 * len(grids), 4.6), constrained_layout=True, squeeze=False,
+                             sharey=True)
+    top = max(float(g["visits_due_month"].max()) for g in grids.values()) * 1.1
+    for ax, (name, g) in zip(axes.flat, grids.items()):
+        for utype, colour in UNIT_TYPE_COLOURS.items():
+            sel = g[g["unit_type"] == utype]
+            ax.scatter(sel["households"], sel["visits_due_month"], s=18, color=colour, alpha=0.7,
+                       label=f"{UNIT_TYPE_ZH[utype]} {utype}")
+        ax.axhline(capacity, color="black", ls="--", lw=1)
+        ax.text(ax.get_xlim()[0], capacity, f" 每人每月走访能力 {capacity:g} 户次", va="bottom", fontsize=8)
+        over = int((g["visits_due_month"] > capacity).sum())
+        ax.set_title(f"{name}：{len(g)} 个网格，{over} 个超出能力")
+        ax.set_xlabel("网格户数 (households)")
+        ax.set_ylim(0, max(top, capacity * 1.2))
+        ax.legend(fontsize=8, loc="upper left")
+    axes.flat[0].set_ylabel("每月应走访户次 (visits due per month)")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def score_histogram(distributions: dict[str, pd.DataFrame], threshold: float, *, title: str = "") -> plt.Figure:
+    """The distribution of monthly scores over all grid worker-months, one line per plan; the pass mark dashed.
+
+    Each grid's score shares are averaged with equal weight (every grid has a worker each month).
+    """
+    use_chinese_font()
+    fig, ax = plt.subplots(figsize=(10, 4.2), constrained_layout=True)
+    palette = SERIES_COLOURS
+    for i, (name, d) in enumerate(distributions.items()):
+        n_grids = d["grid_id"].nunique()
+        share = d.groupby("score")["share"].sum().reindex(range(101), fill_value=0.0) / max(n_grids, 1)
+        below = share[share.index < threshold].sum()
+        ax.step(share.index, share.values * 100, where="mid", color=palette[i % len(palette)], lw=1.5,
+                label=f"{name}（低于{threshold:g}分：{below:.2%}）")
+    ax.axvline(threshold, color="#C44E52", ls="--", lw=1)
+    ax.text(threshold, ax.get_ylim()[1] * 0.9, f" 不合格线 {threshold:g} 分", color="#C44E52", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xlabel("月度考核得分（分） monthly score")
+    ax.set_ylabel("占全部网格员·月的比例（%，对数刻度）")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+RISK_COLUMNS = {"grids": "网格数 grids", "visit_load_ratio": "走访负荷（应访/能力）load",
+                "p_unqualified_month": "月度不合格概率 P(unqualified month)",
+                "p_criticism": "年度通报批评概率 P(criticism)", "p_termination": "年度终止协议概率 P(termination)"}
+
+
+def risk_by_size(grids: pd.DataFrame, bins: Sequence[float] = SIZE_BINS) -> pd.DataFrame:
+    """Grids grouped by households: their number, mean visit load and mean chances of the three outcomes."""
+    labels = [f"{int(lo)}–{int(hi)}" if np.isfinite(hi) else f"{int(lo)}+" for lo, hi in zip(bins[:-1], bins[1:])]
+    size = pd.cut(grids["households"], bins=list(bins), labels=labels, right=False)
+    agg = grids.assign(size=size).groupby("size", observed=True).agg(
+        grids=("households", "size"), visit_load_ratio=("visit_load_ratio", "mean"),
+        p_unqualified_month=("p_unqualified_month", "mean"), p_criticism=("p_criticism", "mean"),
+        p_termination=("p_termination", "mean"))
+    return agg.rename(columns=RISK_COLUMNS).rename_axis("网格户数 households")
+
+
+def risk_by_size_chart(grids: dict[str, pd.DataFrame], *, title: str = "") -> plt.Figure:
+    """Per grid: the yearly chance of a public criticism and of termination against households, one colour per plan."""
+    use_chinese_font()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), constrained_layout=True, sharex=True)
+    palette = SERIES_COLOURS
+    for ax, col, label in zip(axes, ("p_criticism", "p_termination"), ("通报批评 criticism", "终止服务协议 termination")):
+        for i, (name, g) in enumerate(grids.items()):
+            ax.scatter(g["households"], g[col] * 100, s=14, alpha=0.6, color=palette[i % len(palette)], label=name)
+        ax.set_title(f"一年内{label}的概率")
+        ax.set_xlabel("网格户数 (households)")
+        ax.set_ylabel("概率（%）")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+    if title:
+        fig.suptitle(title)
+    return fig

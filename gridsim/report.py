@@ -3,9 +3,11 @@
 ``run_reports(["baseline"], out)`` executes every notebook in :data:`~gridsim.paths.NOTEBOOK_DIR`
 (``NN_name.ipynb``) with the scenario id injected into its ``parameters`` cell, into
 ``out/<scenario>/NN_name.ipynb`` and ``out/<scenario>/NN_name.html`` (nbconvert, code hidden: the reader
-is a planner or a leader, not a programmer). Artefacts a notebook writes into its ``output_dir`` (the
-budget workbook) land in the same folder. ``out/index.html`` links every scenario and notebook found under
-``out`` — also those from earlier runs — from the ``manifest.json`` each scenario folder keeps.
+is a planner or a leader, not a programmer). A notebook that declares an ``output_dir`` parameter writes
+its artefacts into ``out/<scenario>/files/``; each workbook written there (``files/<name>/budget.xlsx``)
+is copied beside the notebooks as ``out/<scenario>/<name>.xlsx``. ``out/index.html`` links every
+scenario and notebook found under ``out`` — also those from earlier runs — from the ``manifest.json``
+each scenario folder keeps.
 
 Each notebook runs in its own papermill process (and kernel) with a wall-clock timeout; a failing or
 timed-out notebook is recorded with its first error and the others still run. The kernel imports the same
@@ -19,6 +21,7 @@ import datetime as _dt
 import html
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,6 +41,7 @@ DEFAULT_TIMEOUT_S = 600
 MANIFEST = "manifest.json"
 INDEX = "index.html"
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+FILES_DIR = "files"  # notebooks write their artefacts (workbooks, CSVs) here, inside the scenario folder
 
 
 @dataclass
@@ -110,7 +114,7 @@ def declared_parameters(path: Path) -> dict[str, Any]:
 def _parameters_for(path: Path, scenario: str, out_dir: Path, extra: Mapping[str, Any]) -> dict[str, Any]:
     """The scenario and any extra parameters the notebook declares; the others are not passed."""
     declared = declared_parameters(path)
-    params = {"scenario": scenario, "output_dir": str(out_dir), **extra}
+    params = {"scenario": scenario, "output_dir": str(out_dir / FILES_DIR), **extra}
     return {k: v for k, v in params.items() if k in declared}
 
 
@@ -198,6 +202,28 @@ def _run_one(src: Path, scenario: str, scen_dir: Path, extra: Mapping[str, Any],
 # Manifests and the index page
 
 
+def collect_workbooks(scen_dir: Path, since: float) -> list[Path]:
+    """Copy each workbook a notebook wrote this run (``files/<name>/budget.xlsx``) to ``<scenario>/<name>.xlsx``.
+
+    Only workbooks written after ``since`` (a ``time.time()``) are copied, so a notebook that failed this
+    time never leaves last run's workbook looking current.
+    """
+    copied = []
+    for book in sorted((scen_dir / FILES_DIR).glob("*/budget.xlsx")):
+        if book.stat().st_mtime >= since:
+            dst = scen_dir / f"{book.parent.name}.xlsx"
+            shutil.copy2(book, dst)
+            copied.append(dst)
+    return copied
+
+
+def _listed_files(scen_dir: Path) -> list[str]:
+    """Workbooks beside the notebooks, then the CSVs under ``files/``, as paths relative to the scenario folder."""
+    books = sorted(p.name for p in scen_dir.glob("*.xlsx"))
+    csvs = sorted(p.relative_to(scen_dir).as_posix() for p in (scen_dir / FILES_DIR).glob("**/*.csv"))
+    return books + csvs
+
+
 def _write_manifest(scen_dir: Path, scenario, results: list[NotebookResult]) -> None:
     """Record this run's results, keeping earlier entries for notebooks not re-run whose files still exist."""
     path = scen_dir / MANIFEST
@@ -213,7 +239,7 @@ def _write_manifest(scen_dir: Path, scenario, results: list[NotebookResult]) -> 
         "scenario": scenario.id, "title": scenario.title, "description": scenario.description,
         "generated": _dt.datetime.now().astimezone().isoformat(timespec="seconds"), "gridsim": __version__,
         "notebooks": [merged[k] for k in sorted(merged)],
-        "files": sorted(p.name for p in scen_dir.iterdir() if p.suffix in (".xlsx", ".csv")),
+        "files": _listed_files(scen_dir),
     }
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
 
@@ -299,6 +325,7 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
         scen_dir.mkdir(parents=True, exist_ok=True)
         tasks += [(src, scen, scen_dir) for src in paths]
     jobs = max(1, jobs or min(os.cpu_count() or 1, 4))
+    started = time.time()
     results: list[NotebookResult] = []
     with ThreadPoolExecutor(max_workers=jobs) as pool, \
             tqdm(total=len(tasks), desc="报告 report", unit="nb", disable=not progress) as bar:
@@ -313,6 +340,7 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
     order = {(scen.id, src.stem): i for i, (src, scen, _) in enumerate(tasks)}
     results.sort(key=lambda r: order[(r.scenario, r.notebook)])
     for scen in scen_objs:
+        collect_workbooks(out_dir / scen.id, started)
         _write_manifest(out_dir / scen.id, scen, [r for r in results if r.scenario == scen.id])
     return ReportSummary(results, write_index(out_dir))
 

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from gridsim import maps, plotting  # noqa: E402
@@ -77,21 +78,28 @@ def test_report_figures_render_without_missing_glyphs(data):
 def test_fan_chart_bands_nest_around_the_median():
     rng = np.random.default_rng(7)
     draws = rng.normal(1000, 100, size=(400, 12)).cumsum(axis=1)
-    fig = plotting.fan_chart(draws, [f"2024-{m:02d}" for m in range(1, 13)], title="经费需求（元）")
+    bands = plotting.percentile_bands(draws, [f"2024-{m:02d}" for m in range(1, 13)])
+    np.testing.assert_allclose(bands["p50"], np.median(draws, axis=0))
+    fig = plotting.fan_chart(bands, title="经费需求（万元）", scale=10000)
     ax = fig.axes[0]
-    bands = [c for c in ax.collections]
-    assert len(bands) == len(plotting.FAN_BANDS)
-    median = ax.lines[0].get_ydata()
-    np.testing.assert_allclose(median, np.median(draws, axis=0))
+    polys = list(ax.collections)
+    assert len(polys) == len(plotting.FAN_BANDS)
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), np.median(draws, axis=0) / 10000)
     # wider bands are drawn first and enclose the narrower ones
-    widths = [np.ptp(b.get_paths()[0].vertices[:, 1]) for b in bands]
+    widths = [np.ptp(b.get_paths()[0].vertices[:, 1]) for b in polys]
     assert widths == sorted(widths, reverse=True)
+    draw_strictly(fig)
+    tidy = pd.concat([bands.assign(label="甲"), bands.assign(label="乙"), bands.assign(label="丙")])
+    fig = plotting.fan_panels(tidy, ylabel="元", title="分项")
+    assert sum(ax.get_visible() for ax in fig.axes) == 3
     draw_strictly(fig)
 
 
-def test_fan_chart_rejects_mismatched_periods():
+def test_fan_chart_rejects_bad_input():
     with pytest.raises(ValueError):
-        plotting.fan_chart(np.zeros((10, 5)), ["a", "b"])
+        plotting.percentile_bands(np.zeros((10, 5)), ["a", "b"])
+    with pytest.raises(ValueError, match="p20"):
+        plotting.fan_chart(pd.DataFrame({"period": ["a"], "p5": [1], "p50": [2], "p95": [3]}))
 
 
 def test_summaries_conserve_households(data):
@@ -187,3 +195,56 @@ def test_groups_split_lists_only_groups_in_several_grids(data):
     row = after[after["编号 group_id"] == victim_group].iloc[0]
     total = int(homes.loc[homes["group_id"] == victim_group, "households"].sum())
     assert sum(int(x) for x in row["户数分布 households per grid"].split(" + ")) == total
+
+
+def _summary(scale: float) -> pd.DataFrame:
+    """A budget summary shaped like BudgetResult.summary (yuan per year)."""
+    rows = [("total", "合计 total", 100), ("funder:district", "区级资金 district", 50),
+            ("funder:subdistrict", "街道资金 subdistrict", 50), ("line:base_pay", "基础工资 base pay", 80),
+            ("line:training", "培训 training", 20), ("unit:a", "甲村", 60), ("unit:b", "乙社区", 40)]
+    return pd.DataFrame([{"year": 2024, "item": i, "label": lab, "p5": v * scale * 0.9, "p50": v * scale,
+                          "p95": v * scale * 1.2, "mean": v * scale} for i, lab, v in rows])
+
+
+def test_money_tables_and_charts_keep_items_and_order():
+    today, plan = _summary(1000.0), _summary(800.0)
+    table = plotting.money_table(today)
+    assert list(table.index) == ["合计 total", "区级资金 district", "街道资金 subdistrict", "基础工资 base pay", "培训 training"]
+    assert table.loc["合计 total", "中位数 P50（元/年）"] == 100000.0
+    both = plotting.compare_money({"现状": today, "优化": plan})
+    assert both[("优化", "中位数 P50（元/年）")]["培训 training"] == 16000.0
+    fig = plotting.unit_money_chart({"现状": today, "优化": plan}, title="各村（社）")
+    bars = [p for p in fig.axes[0].patches]
+    assert sorted(round(b.get_width(), 3) for b in bars) == [3.2, 4.0, 4.8, 6.0]  # 万元
+    draw_strictly(fig)
+    fig = plotting.grouped_money_chart({"现状": today, "优化": plan}, "line:", title="按分项")
+    assert len(fig.axes[0].patches) == 4
+    draw_strictly(fig)
+
+
+def _assessment_grids() -> pd.DataFrame:
+    return pd.DataFrame({
+        "unit_type": ["community", "community", "village", "village"],
+        "households": [480, 260, 150, 90], "visits_due_month": [160, 90, 50, 30],
+        "visit_load_ratio": [160 / 120, 90 / 120, 50 / 120, 30 / 120],
+        "p_unqualified_month": [0.1, 0.02, 0.01, 0.0], "p_criticism": [0.3, 0.05, 0.02, 0.0],
+        "p_termination": [0.2, 0.03, 0.01, 0.0]}, index=["c-g1", "c-g2", "v-g1", "v-g2"])
+
+
+def test_risk_by_size_groups_grids_by_households():
+    table = plotting.risk_by_size(_assessment_grids())
+    assert list(table.index) == ["0–100", "100–200", "200–300", "400–500"]
+    assert table[plotting.RISK_COLUMNS["grids"]].sum() == 4
+    assert table.loc["400–500", plotting.RISK_COLUMNS["p_termination"]] == 0.2
+    draw_strictly(plotting.risk_by_size_chart({"甲": _assessment_grids()}))
+    fig = plotting.visits_vs_capacity({"现状": _assessment_grids()}, 120)
+    assert "1 个超出能力" in fig.axes[0].get_title()
+    draw_strictly(fig)
+
+
+def test_score_histogram_reports_share_below_the_pass_mark():
+    dist = pd.DataFrame({"grid_id": ["a", "a", "b", "b"], "score": [50, 90, 95, 100], "share": [0.1, 0.9, 0.5, 0.5]})
+    fig = plotting.score_histogram({"方案": dist}, 60)
+    label = fig.axes[0].get_legend().get_texts()[0].get_text()
+    assert "5.00%" in label  # one grid of two has 10 % of its months below 60
+    draw_strictly(fig)

@@ -117,3 +117,27 @@ def test_shipped_data_notebook_runs_into_a_report(tmp_path):
     assert sum(1 for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})) >= 3
     html_text = (d / "01_data.html").read_text(encoding="utf-8")
     assert "数据概览" in html_text and "read_homes(" not in html_text
+
+
+def test_workbooks_written_by_a_notebook_are_copied_beside_it(tmp_path):
+    d = tmp_path / "nbs"
+    d.mkdir()
+    write_notebook(d / "01_book.ipynb",
+                   "from pathlib import Path\nimport pandas as pd\n"
+                   "p = Path(output_dir) / 'budget'\np.mkdir(parents=True, exist_ok=True)\n"
+                   "pd.DataFrame({'a': [1]}).to_excel(p / 'budget.xlsx', index=False)\n"
+                   "pd.DataFrame({'a': [1]}).to_csv(p / 'summary.csv', index=False)",
+                   params="scenario: str = 'baseline'  # 情景\noutput_dir: str = ''  # 输出目录")
+    out = tmp_path / "out"
+    summary = report.run_reports(["baseline"], out, notebook_dir=d, progress=False)
+    assert summary.results[0].ok, summary.results[0].message
+    book = out / "baseline" / "budget.xlsx"
+    import pandas as pd
+
+    assert pd.read_excel(book)["a"].tolist() == [1]
+    manifest = json.loads((out / "baseline" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["files"] == ["budget.xlsx", "files/budget/summary.csv"]
+    assert 'href="baseline/budget.xlsx"' in summary.index.read_text(encoding="utf-8")
+    # a stale workbook (older than the run) is not copied again
+    book.unlink()
+    assert report.collect_workbooks(out / "baseline", since=book.parent.stat().st_mtime + 3600) == []
