@@ -15,8 +15,8 @@ miss, falsification and other-deduction rates, redrawn when a new worker is hire
 
 Vectorisation: arrays are ``replicates × grids`` and the months are stepped in order (escalation depends
 on the past). Replicates run in blocks of :data:`BLOCK` with one :class:`numpy.random.SeedSequence` child
-per block, so results depend only on the seed and the number of draws (and the first k replicates are the
-same whatever the total). Parameters with a ``range`` are drawn uniformly once per replicate (integers
+per block, so results depend only on the seed and the number of draws (and whole blocks of replicates are
+the same whatever the total). Parameters with a ``range`` are drawn uniformly once per replicate (integers
 for integer parameters), so the bands include parameter uncertainty; ``uncertain=False`` fixes them.
 
 Public API

@@ -271,12 +271,11 @@ def write_budget(result: BudgetResult, out_dir: str | Path, policy) -> list[Path
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".budget-", dir=parent))
     try:
-        grid_cols = [c for c in GRID_COLUMNS if c in result.grids.columns]
         grids = result.grids.reset_index()
-        grids[grid_cols].to_csv(tmp / "grids.csv", index=False, encoding="utf-8")
-        result.summary[["item", "p5", "p50", "p95", "mean", "year", "label"]].to_csv(
+        grids[list(GRID_COLUMNS)].round(4).to_csv(tmp / "grids.csv", index=False, encoding="utf-8")
+        result.summary[["item", "p5", "p50", "p95", "mean", "year", "label"]].round(2).to_csv(
             tmp / "summary.csv", index=False, encoding="utf-8")
-        grids[list(ASSESSMENT_COLUMNS)].to_csv(tmp / "assessment.csv", index=False, encoding="utf-8")
+        grids[list(ASSESSMENT_COLUMNS)].round(6).to_csv(tmp / "assessment.csv", index=False, encoding="utf-8")
         _write_workbook(result, tmp / "budget.xlsx", policy, grids)
         out_dir.mkdir(parents=True, exist_ok=True)
         written = []

@@ -79,8 +79,8 @@ def base_pay_month(households, policy):
     """
     h = np.asarray(households, dtype=float)
     rate = float(policy["pay.base.yuan_per_100_households_month"])
-    hundreds = np.floor(h / 100.0) if policy["pay.base.rounding"] == "per_full_100" else h / 100.0
-    pay = np.minimum(hundreds * rate, float(policy["pay.base.cap_yuan_month"]))
+    counted = np.floor(h / 100.0) * 100.0 if policy["pay.base.rounding"] == "per_full_100" else h
+    pay = np.minimum(counted * rate / 100.0, float(policy["pay.base.cap_yuan_month"]))
     return pay if pay.ndim else float(pay)
 
 
