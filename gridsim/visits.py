@@ -1,0 +1,66 @@
+"""Visit workload of a grid worker against a documented capacity (三(四)5).
+
+The plan asks for a visit to every 五必访 household at least monthly (``visits.key.min_per_month``) and to
+every other family at least quarterly (``visits.general.min_per_quarter``). A month's due visits are
+therefore ``key × key_per_month + general × general_per_quarter / 3`` where "general" are the households
+of the visit basis (assumption ``visits.basis``) that are not 五必访. The capacity
+(``visits.capacity_per_worker_month``) is an assumption; when the due visits exceed it, the excess share
+is what a worker cannot do, and :func:`miss_probability` turns it into missed visits for the assessment.
+
+Public API: :func:`key_households`, :func:`visit_workload`, :func:`miss_probability`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def key_households(tallies: pd.DataFrame, policy) -> pd.Series:
+    """五必访 households per grid. A register that lists none at all (all zero) gets the assumed share
+    ``visits.key_household_share`` of the visit basis, rounded."""
+    key = tallies["key_households"]
+    if int(key.sum()) == 0:
+        key = np.rint(tallies[policy["visits.basis"]] * float(policy["visits.key_household_share"])).astype("int64")
+    return key.rename("key_households")
+
+
+def visit_workload(tallies: pd.DataFrame, policy, capacity: float | None = None) -> pd.DataFrame:
+    """Per grid: visits due each month and the load against capacity.
+
+    Columns: ``key_visits_month`` (integer), ``general_visits_month`` (integer, the quarter's visits spread
+    evenly), ``visits_due_month``, ``capacity_month``, ``load_ratio`` (due / capacity), ``overload_share``
+    (the share of due visits beyond capacity, 0 when within it).
+    """
+    key = key_households(tallies, policy)
+    general = np.maximum(tallies[policy["visits.basis"]] - key, 0)
+    key_due = key * int(policy["visits.key.min_per_month"])
+    general_due = np.rint(general * int(policy["visits.general.min_per_quarter"]) / 3.0).astype("int64")
+    cap = float(policy["visits.capacity_per_worker_month"] if capacity is None else capacity)
+    due = key_due + general_due
+    return pd.DataFrame({
+        "key_visits_month": key_due.astype("int64"),
+        "general_visits_month": general_due,
+        "visits_due_month": due.astype("int64"),
+        "capacity_month": cap,
+        "load_ratio": due / cap,
+        "overload_share": overload_share(due.to_numpy(float), cap),
+    }, index=tallies.index)
+
+
+def overload_share(due, capacity):
+    """The share of due visits beyond capacity: ``max(0, due - capacity) / due`` (0 when nothing is due)."""
+    due = np.asarray(due, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.maximum(due - capacity, 0.0) / due
+    return np.where(due > 0, share, 0.0)
+
+
+def miss_probability(base_rate, overload, policy, worker_effect=1.0):
+    """Chance that a due visit is missed: ``worker_effect × base_rate + elasticity × overload_share``, in [0, 1].
+
+    ``assessment.miss_rate_base`` is the miss rate within capacity; ``assessment.miss_rate_overload_elasticity``
+    says how much of the excess load turns into misses (1 = all of it). Arrays broadcast.
+    """
+    elasticity = float(policy["assessment.miss_rate_overload_elasticity"])
+    return np.clip(np.asarray(worker_effect) * np.asarray(base_rate) + elasticity * np.asarray(overload), 0.0, 1.0)

@@ -1,0 +1,191 @@
+"""The monthly assessment of 三(六): score threshold, escalation over a year, and the Monte Carlo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gridsim.assessment import BLOCK, escalate, is_unqualified, simulate_assessment
+from gridsim.pay import base_pay_month, grid_tallies
+from gridsim.policy import load_policy
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return load_policy()
+
+
+@pytest.fixture(scope="module")
+def tallies():
+    from gridsim.registers import read_homes
+
+    return grid_tallies(read_homes())
+
+
+def months(start="2024-01", n=12):
+    return pd.period_range(start, periods=n, freq="M")
+
+
+def flags(periods, unqualified_months):
+    return np.array([str(p) in unqualified_months for p in periods])
+
+
+def test_score_threshold(policy):
+    # 三(六): 月度评分在60分以下的判定为不合格
+    assert is_unqualified(59.9, policy)
+    assert not is_unqualified(60.0, policy)
+    assert list(is_unqualified(np.array([0, 59.99, 60, 100]), policy)) == [True, True, False, False]
+
+
+def test_second_month_criticism_third_termination(policy):
+    p = months()
+    out = escalate(flags(p, {"2024-02", "2024-04", "2024-07"}), p, policy, vacancy_months=2)
+    assert [str(x) for x in p[out["criticism"]]] == ["2024-04"]
+    assert [str(x) for x in p[out["termination"]]] == ["2024-07"]
+    assert [str(x) for x in p[out["vacant"]]] == ["2024-08", "2024-09"]  # then a new worker
+
+
+def test_new_worker_starts_clean_and_vacant_months_do_not_count(policy):
+    p = months()
+    unq = flags(p, {"2024-02", "2024-03", "2024-04", "2024-05", "2024-06", "2024-07", "2024-08"})
+    out = escalate(unq, p, policy, vacancy_months=1)
+    # Feb, Mar, Apr -> termination; May vacant; the new worker's Jun, Jul, Aug -> termination; Sep vacant
+    assert [str(x) for x in p[out["termination"]]] == ["2024-04", "2024-08"]
+    assert [str(x) for x in p[out["criticism"]]] == ["2024-03", "2024-07"]
+    assert [str(x) for x in p[out["vacant"]]] == ["2024-05", "2024-09"]
+
+
+def test_new_calendar_year_starts_clean(policy):
+    p = months("2024-01", 24)
+    unq = flags(p, {"2024-11", "2024-12", "2025-01"})
+    out = escalate(unq, p, policy)
+    assert [str(x) for x in p[out["criticism"]]] == ["2024-12"]
+    assert not out["termination"].any()
+
+
+def test_rolling_year_variant_carries_over(policy):
+    rolling = load_policy("rolling_year")
+    p = months("2024-01", 24)
+    unq = flags(p, {"2024-11", "2024-12", "2025-01"})
+    out = escalate(unq, p, rolling)
+    assert [str(x) for x in p[out["termination"]]] == ["2025-01"]
+    # ... but a month 12 months back drops out of the window
+    out = escalate(flags(p, {"2024-02", "2025-01", "2025-02"}), p, rolling)
+    assert [str(x) for x in p[out["criticism"]]] == ["2025-01", "2025-02"]
+    assert not out["termination"].any()
+
+
+def test_escalation_is_vectorised(policy):
+    p = months()
+    one = flags(p, {"2024-02", "2024-04", "2024-07"})
+    many = np.stack([one, np.zeros_like(one), one])
+    out = escalate(many, p, policy)
+    single = escalate(one, p, policy)
+    for k in out:
+        assert np.array_equal(out[k][0], single[k]) and np.array_equal(out[k][2], single[k])
+        assert not out[k][1].any()
+
+
+def certain_failure(policy):
+    """Every worker scores exactly 55 each assessed month: falsification always found, nothing else deducted."""
+    return policy.with_overrides({
+        "assessment.falsification_rate": 1.0, "assessment.spot_check_rate": 1.0,
+        "assessment.rubric.points_falsified_record": 45.0, "assessment.other_points_mean": 0.0,
+        "assessment.miss_rate_base": 0.0, "cases.on_time_rate": 1.0, "assessment.training_absence_rate": 0.0,
+        "assessment.worker_effect_sd": 0.0,
+    })
+
+
+def test_monte_carlo_with_certain_failure_follows_the_rules(policy, tallies):
+    pol = certain_failure(policy)
+    r = simulate_assessment(tallies.iloc[:20], pol, draws=30, seed=1, uncertain=False)
+    g = r.grids
+    assert (g["p_unqualified_month"] == 1.0).all()
+    assert (g["mean_score"] == 55.0).all()
+    assert (g["p_criticism"] == 1.0).all() and (g["p_termination"] == 1.0).all()
+    # Jan unassessed; Feb unq, Mar criticism, Apr termination, May-Jun vacant (2 months), Jul-Sep again,
+    # Oct-Nov vacant, Dec a third worker: 7 months at 55 % pay, Jan at full pay, 4 months vacant.
+    assert (g["expected_vacant_months_year"] == 4.0).all()
+    assert np.allclose(g["expected_base_pay_year"], g["base_pay_month"] * (1 + 7 * 0.55))
+    assert np.allclose(r.monthly["expected_terminations"].to_numpy(),
+                       [0, 0, 0, 20, 0, 0, 0, 0, 20, 0, 0, 0])
+    assert r.replicates["terminations"].eq(40).all()
+    assert np.allclose(r.base_paid.sum(axis=(1, 2)), g["expected_base_pay_year"].sum())
+
+
+def test_mean_deductions_match_the_visit_expectation(policy, tallies):
+    pol = policy.with_overrides({"assessment.other_points_mean": 0.0, "assessment.falsification_rate": 0.0,
+                                 "cases.on_time_rate": 1.0, "assessment.training_absence_rate": 0.0})
+    t = tallies.iloc[:30]
+    r = simulate_assessment(t, pol, draws=2000, seed=3, uncertain=False)
+    from gridsim.visits import visit_workload
+
+    w = visit_workload(t, pol)
+    expected = 0.03 * (w["key_visits_month"] * 1.0 + w["general_visits_month"] * 0.5)  # worker effect has mean 1
+    got = r.grids["expected_deduction_points_month"]
+    assert np.allclose(got, expected, rtol=0.1, atol=0.02)
+
+
+def test_overload_raises_failure(policy):
+    t = pd.DataFrame({"unit_id": ["u", "u"], "unit_type": ["community"] * 2, "homes": [10, 10],
+                      "households": [200, 700], "resident_households": [150, 650], "key_households": [10, 60]},
+                     index=pd.Index(["small", "big"], name="grid_id"))
+    r = simulate_assessment(t, policy, draws=1000, seed=0)
+    g = r.grids
+    assert g.loc["big", "p_unqualified_month"] > 5 * g.loc["small", "p_unqualified_month"]
+    assert g.loc["big", "mean_score"] < g.loc["small", "mean_score"] - 10
+    assert g.loc["big", "base_pay_month"] == base_pay_month(700, policy)
+
+
+def test_seeded_and_reproducible(policy, tallies):
+    t = tallies.iloc[:40]
+    a = simulate_assessment(t, policy, draws=250, seed=7, workers=1)
+    b = simulate_assessment(t, policy, draws=250, seed=7, workers=2)
+    c = simulate_assessment(t, policy, draws=250, seed=8)
+    head = simulate_assessment(t, policy, draws=BLOCK, seed=7)
+    pd.testing.assert_frame_equal(a.grids, b.grids)
+    assert np.array_equal(a.base_paid, b.base_paid)
+    assert not np.array_equal(a.base_paid, c.base_paid)
+    assert np.array_equal(head.base_paid, a.base_paid[:BLOCK])  # whole blocks do not depend on the total
+    pd.testing.assert_frame_equal(head.params, a.params.iloc[:BLOCK])
+
+
+def test_parameters_drawn_within_ranges(policy, tallies):
+    r = simulate_assessment(tallies.iloc[:5], policy, draws=300, seed=0)
+    for key in r.params.columns:
+        rng = policy.param(key).range
+        if rng:
+            assert r.params[key].between(*rng).all() and r.params[key].nunique() > 1
+        else:
+            assert r.params[key].eq(policy[key]).all()
+    v = r.params["assessment.vacancy_months_after_termination"]
+    assert set(v.unique()) == {1, 2, 3}
+    fixed = simulate_assessment(tallies.iloc[:5], policy, draws=50, seed=0, uncertain=False)
+    assert (fixed.params.nunique() == 1).all()
+
+
+def test_score_distribution_and_assessment_start(policy, tallies):
+    r = simulate_assessment(tallies.iloc[:10], policy, draws=100, seed=0)
+    shares = r.score_distribution.groupby("grid_id")["share"].sum()
+    assert np.allclose(shares, 1.0)
+    assert r.score_distribution["score"].between(0, 100).all()
+    assert not r.monthly["assessed"].iloc[0]  # 2024-01: before the trial start (三(六): 自2024年2月份开始)
+    assert r.monthly["assessed"].iloc[1:].all()
+
+
+def test_observed_cases_drive_performance_pay(policy, tallies):
+    from gridsim.registers import read_cases
+
+    cases = read_cases()
+    a = simulate_assessment(tallies, policy, draws=20, seed=0, cases=cases, uncertain=False)
+    assert a.cases_source == "observed"
+    # no vacancies in the first quarter (first possible termination is April), so Q1 pay is the formula on data
+    q1 = cases[cases["date"] < "2024-04-01"].groupby("grid_id").agg(n=("on_time", "size"), on=("on_time", "sum"),
+                                                                    q=("quality", "sum"))
+    from gridsim.pay import performance_pay
+
+    expected = performance_pay(q1["n"], q1["on"], q1["q"], policy).sum()
+    assert np.allclose(a.performance_paid[:, 2].sum(axis=1), expected)
+    b = simulate_assessment(tallies, policy, draws=20, seed=0, year=2025, cases=cases)
+    assert b.cases_source == "simulated"
