@@ -449,7 +449,8 @@ def grouped_money_chart(summaries: dict[str, pd.DataFrame], prefix: str, *, titl
     items = list(dict.fromkeys(summaries[names[0]].loc[summaries[names[0]]["item"].str.startswith(prefix), "label"]))
     x = np.arange(len(items))
     width = 0.8 / len(names)
-    fig, ax = plt.subplots(figsize=(max(7, 1.6 * len(items) * max(1, len(names) / 2)), 4.6), constrained_layout=True)
+    width_in = min(12, max(7, 1.6 * len(items) * max(1, len(names) / 2)))
+    fig, ax = plt.subplots(figsize=(width_in, 4.6), constrained_layout=True)
     palette = SERIES_COLOURS
     for i, name in enumerate(names):
         f = summaries[name].set_index("label").reindex(items)
@@ -551,3 +552,43 @@ def risk_by_size_chart(grids: dict[str, pd.DataFrame], *, title: str = "") -> pl
     if title:
         fig.suptitle(title)
     return fig
+
+
+def scenario_key_figures(results: dict, capacity: float | None = None, year: int | None = None) -> pd.DataFrame:
+    """One row per scenario (or plan): grids, annual money P5/P50/P95 and the assessment's expected outcomes.
+
+    ``results`` maps a readable name to a :class:`gridsim.budget.BudgetResult`; money is for ``year``
+    (default: the last simulated year). Expected criticisms and terminations per year are the sums over
+    grids of each grid's yearly chance (averaged over the simulated years), i.e. the expected number of
+    workers affected in a year.
+    """
+    rows = {}
+    for name, res in results.items():
+        summary = res.summary
+        years = summary["year"].astype(int)
+        s = summary[years == (years.max() if year is None else int(year))].set_index("item")
+        g = res.grids
+        row = {"网格数 grids": len(g)}
+        row["合计 P5（元/年）"] = s.loc["total", "p5"]
+        row["合计 P50（元/年）"] = s.loc["total", "p50"]
+        row["合计 P95（元/年）"] = s.loc["total", "p95"]
+        for item, label in (("line:base_pay", "基础工资"), ("funder:district", "区级"), ("funder:subdistrict", "街道")):
+            if item in s.index:
+                row[f"{label} P50（元/年）"] = s.loc[item, "p50"]
+        row["月不合格概率 P(unqualified month)"] = g["p_unqualified_month"].mean()
+        row["通报批评（人次/年）criticisms"] = g["p_criticism"].sum()
+        row["终止协议（人次/年）terminations"] = g["p_termination"].sum()
+        if capacity is not None:
+            row["超出走访能力的网格 over capacity"] = int((g["visits_due_month"] > capacity).sum())
+        rows[name] = row
+    return pd.DataFrame(rows).T.rename_axis("情景 scenario")
+
+
+def differences_from_first(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Each row's change from the first row (the baseline), absolute and in percent, for ``columns``."""
+    base = table.iloc[0]
+    out = {}
+    for c in columns:
+        out[f"{c} 变化 change"] = table[c] - base[c]
+        out[f"{c} 变化 %"] = (table[c] / base[c] - 1) if base[c] else np.nan
+    return pd.DataFrame(out, index=table.index).iloc[1:]

@@ -248,3 +248,22 @@ def test_score_histogram_reports_share_below_the_pass_mark():
     label = fig.axes[0].get_legend().get_texts()[0].get_text()
     assert "5.00%" in label  # one grid of two has 10 % of its months below 60
     draw_strictly(fig)
+
+
+def test_scenario_key_figures_from_real_budget_runs(data):
+    from gridsim.budget import simulate_budget
+
+    homes = data[0]
+    runs = {name: simulate_budget(homes, None, load_policy(sid), draws=40, seed=1, years=2)
+            for name, sid in (("基线", "baseline"), ("每满100户", "pay_per_full_100"))}
+    key = plotting.scenario_key_figures(runs, capacity=120)
+    assert list(key.index) == ["基线", "每满100户"]
+    assert (key["网格数 grids"] == homes["current_grid_id"].nunique()).all()
+    last = runs["基线"].summary
+    last = last[last["year"].astype(int) == last["year"].astype(int).max()].set_index("item")
+    assert key.loc["基线", "合计 P50（元/年）"] == pytest.approx(last.loc["total", "p50"])
+    # paying only per full 100 households can only lower base pay
+    assert key.loc["每满100户", "基础工资 P50（元/年）"] < key.loc["基线", "基础工资 P50（元/年）"]
+    diff = plotting.differences_from_first(key, ["合计 P50（元/年）"])
+    assert list(diff.index) == ["每满100户"]
+    assert diff.iloc[0, 0] == pytest.approx(key.iloc[1]["合计 P50（元/年）"] - key.iloc[0]["合计 P50（元/年）"])
