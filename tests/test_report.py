@@ -141,3 +141,15 @@ def test_workbooks_written_by_a_notebook_are_copied_beside_it(tmp_path):
     # a stale workbook (older than the run) is not copied again
     book.unlink()
     assert report.collect_workbooks(out / "baseline", since=book.parent.stat().st_mtime + 3600) == []
+
+
+def test_store_checked_outputs_keeps_only_strictly_checked_cells(tmp_path):
+    path = write_notebook(tmp_path / "01_x.ipynb", "# NBVAL_CHECK_OUTPUT\nprint('保留 kept', 6 * 7)",
+                          "print('丢弃 dropped')")
+    assert report.store_checked_outputs(path) == 1
+    cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    checked, other = cells[1], cells[2]
+    assert checked.execution_count is not None  # nbval only compares cells that were run
+    assert "".join(o.get("text", "") for o in checked.outputs) == "保留 kept 42\n"
+    assert other.outputs == [] and other.execution_count is None
+    assert cells[0].outputs == []
