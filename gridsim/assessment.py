@@ -17,7 +17,8 @@ Vectorisation: arrays are ``replicates × grids`` and the months are stepped in 
 on the past). Replicates run in blocks of :data:`BLOCK` with one :class:`numpy.random.SeedSequence` child
 per block, so results depend only on the seed and the number of draws (and whole blocks of replicates are
 the same whatever the total). Parameters with a ``range`` are drawn uniformly once per replicate (integers
-for integer parameters), so the bands include parameter uncertainty; ``uncertain=False`` fixes them.
+for integer parameters), so the bands include parameter uncertainty; ``uncertain=False`` fixes them, and
+so does a scenario that sets a value.
 
 Public API
 ----------
@@ -82,11 +83,14 @@ def block_seeds(seed: int, stream: int, draws: int) -> list[tuple[np.random.Seed
 
 def draw_parameters(policy, keys, size: int, rng: np.random.Generator, *, uncertain: bool = True) -> dict[str, np.ndarray]:
     """One value per replicate for each key: uniform over the parameter's ``range`` (whole numbers for
-    integer parameters) when ``uncertain``, else the policy value repeated. Keys are drawn in order."""
+    integer parameters) when ``uncertain``, else the policy value repeated. A value a scenario or override
+    changed from the baseline is taken as given (its baseline range no longer describes it). Keys are drawn
+    in order."""
     out = {}
+    overridden = policy.overridden()
     for key in keys:
         p = policy.param(key)
-        if uncertain and p.range:
+        if uncertain and p.range and key not in overridden:
             lo, hi = p.range
             if isinstance(p.value, int) and not isinstance(p.value, bool):
                 out[key] = rng.integers(int(lo), int(hi) + 1, size=size)
