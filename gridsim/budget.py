@@ -50,7 +50,8 @@ PAY_LINES = ("base_pay", "performance_pay")
 class BudgetResult:
     """The funding need of one plan under one policy.
 
-    - ``bands``: ``freq`` (month | quarter | year), ``period``, ``dimension`` (total | line | funder | unit |
+    - ``bands``: ``freq`` (month | quarter | year), ``period`` (text), ``start`` (its first day, for time
+      axes), ``dimension`` (total | line | funder | unit |
       unit_line), ``item`` (``total``, ``line:base_pay``, ``funder:district``, ``unit:wanfo``,
       ``unit_line:wanfo/base_pay`` …), ``label``, ``p5 … p95``, ``mean`` — yuan per period.
     - ``summary``: annual ``year, item, label, p5, p50, p95, mean`` for total, funders, lines and units.
@@ -183,8 +184,10 @@ def _bands(costs, district, periods, units, names) -> pd.DataFrame:
                 continue
             agg, plabels = _by_freq(arr, periods, freq)
             q = np.percentile(agg, QUANTILES, axis=0)  # quantiles × periods × items
+            starts = [pd.Period(x).start_time for x in plabels]
             frame = pd.DataFrame({
-                "freq": freq, "period": np.repeat(plabels, len(items)), "dimension": dim,
+                "freq": freq, "period": np.repeat(plabels, len(items)), "start": np.repeat(starts, len(items)),
+                "dimension": dim,
                 "item": np.tile(items, len(plabels)), "label": np.tile(labels, len(plabels)),
                 **{f"p{p}": q[i].ravel() for i, p in enumerate(QUANTILES)},
                 "mean": agg.mean(axis=0).ravel(),
