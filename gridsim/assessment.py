@@ -226,7 +226,7 @@ class _Inputs:
 
 
 def _lognormal_effect(rng, sigma, shape):
-    """Mean-one log-normal worker effects; ``sigma`` is ``(B, 1)``."""
+    """Mean-one log-normal worker effects; ``sigma`` broadcasts to ``shape``."""
     return np.exp(sigma * rng.standard_normal(shape) - 0.5 * sigma**2)
 
 
@@ -295,8 +295,8 @@ def _run_block(inp: _Inputs, policy, periods, seed_seq: np.random.SeedSequence, 
             pay = pay_after_deduction(base, points, policy)
             unq = active & is_unqualified(score, policy)
             crit, term = state.record(unq, vacancy)
-            if term.any():
-                worker = np.where(term, _lognormal_effect(rng, sigma, (B, G)), worker)
+            if term.any():  # a new worker, a new effect
+                worker[term] = _lognormal_effect(rng, sigma[np.nonzero(term)[0], 0], int(term.sum()))
             crit_y |= crit
             term_y |= term
             bins = np.minimum(score, 100.0).astype(np.int64) + grid_offset
