@@ -49,7 +49,7 @@ STREAM_BUDGET = 1
 
 ASSESSMENT_KEYS = (
     "cases.per_100_households_month", "cases.on_time_rate", "cases.mean_quality",
-    "pay.performance.yuan_per_case", "visits.capacity_per_worker_month", "assessment.miss_rate_base",
+    "pay.performance.yuan_per_case", "pay.performance.pool_yuan_quarter", "visits.capacity_per_worker_month", "assessment.miss_rate_base",
     "assessment.other_points_mean", "assessment.worker_effect_sd", "assessment.vacancy_months_after_termination",
 )
 """Parameters drawn per replicate by the assessment simulation (those with a ``range`` vary)."""
@@ -329,7 +329,8 @@ def _run_block(inp: _Inputs, policy, periods, seed_seq: np.random.SeedSequence, 
             if inp.observed is None:
                 q_on = rng.poisson(lam_on * q_months).astype(float)
                 q_qs = (q_on + q_late) * col["cases.mean_quality"]
-            perf = performance_pay(q_on + q_late, q_on, q_qs, policy, col["pay.performance.yuan_per_case"])
+            perf = performance_pay(q_on + q_late, q_on, q_qs, policy, col["pay.performance.yuan_per_case"],
+                                   col["pay.performance.pool_yuan_quarter"])
             perf_paid[:, t] = perf @ inp.onehot
             acc["grid_perf_paid"] += perf.sum(axis=0)
             q_late, q_on, q_qs, q_months = (np.zeros((B, G)) for _ in range(4))

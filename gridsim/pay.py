@@ -95,21 +95,30 @@ def pay_after_deduction(base_pay, points, policy):
     return pay if pay.ndim else float(pay)
 
 
-def performance_pay(cases, on_time, quality_sum, policy, yuan_per_case=None):
-    """Quarterly performance pay of a grid worker from case volume and quality (三(一)3).
+def performance_pay(cases, on_time, quality_sum, policy, yuan_per_case=None, pool=None):
+    """Quarterly performance pay of grid workers from case volume and quality (三(一)3).
 
-    The plan says only that it is reckoned "根据季度办件量及质效"; the formula is the documented assumption
-    ``cases × yuan_per_case × (on-time share × mean quality / 100) ** quality_weight``, capped at
-    ``pay.performance.cap_yuan_quarter``. ``cases``, ``on_time`` (cases closed on time) and ``quality_sum``
-    (sum of the cases' quality scores) are the quarter's totals; ``yuan_per_case`` may be an array of drawn
-    values (defaults to the policy's).
+    The plan says only that it is reckoned "根据季度办件量及质效"; the formula is a documented assumption.
+    Each grid's merit is ``cases × (on-time share × mean quality / 100) ** quality_weight``; with
+    ``pay.performance.method`` = ``per_case`` the pay is ``merit × yuan_per_case``, with ``pool`` a fixed
+    quarterly pool (``pay.performance.pool_yuan_quarter``) is shared in proportion to merit over the grids
+    along the last axis. Either way capped at ``pay.performance.cap_yuan_quarter`` a grid. ``cases``,
+    ``on_time`` (cases closed on time) and ``quality_sum`` (sum of the cases' quality scores) are the
+    quarter's totals; ``yuan_per_case`` and ``pool`` may be arrays of drawn values that broadcast.
     """
     n = np.asarray(cases, dtype=float)
-    price = float(policy["pay.performance.yuan_per_case"]) if yuan_per_case is None else np.asarray(yuan_per_case)
     with np.errstate(invalid="ignore", divide="ignore"):
         factor = (np.asarray(on_time) / n) * (np.asarray(quality_sum) / n / 100.0)
-    factor = np.where(n > 0, factor, 0.0) ** float(policy["pay.performance.quality_weight"])
-    pay = np.minimum(n * price * factor, float(policy["pay.performance.cap_yuan_quarter"]))
+    merit = n * np.where(n > 0, factor, 0.0) ** float(policy["pay.performance.quality_weight"])
+    if policy["pay.performance.method"] == "pool":
+        pool = float(policy["pay.performance.pool_yuan_quarter"]) if pool is None else np.asarray(pool)
+        total = merit.sum(axis=-1, keepdims=True) if merit.ndim else merit
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pay = np.where(total > 0, pool * merit / total, 0.0)
+    else:
+        price = float(policy["pay.performance.yuan_per_case"]) if yuan_per_case is None else np.asarray(yuan_per_case)
+        pay = merit * price
+    pay = np.minimum(pay, float(policy["pay.performance.cap_yuan_quarter"]))
     return pay if pay.ndim else float(pay)
 
 
