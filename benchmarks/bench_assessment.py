@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gridsim.budget import simulate_budget  # noqa: E402
 from gridsim.assessment import ASSESSMENT_KEYS, draw_parameters, horizon, simulate_assessment  # noqa: E402
 from gridsim.pay import base_pay_month, basis_households, grid_tallies, pay_after_deduction  # noqa: E402
 from gridsim.policy import load_policy  # noqa: E402
@@ -125,20 +126,26 @@ def main() -> None:
     today = grid_tallies(homes)
     rank = homes.groupby("unit_id")["current_grid_id"].rank(method="dense").astype(int)
     coarse = grid_tallies(homes, homes["unit_id"] + "-p" + ((rank - 1) // 2).astype(str))
-    print(f"cores={cores} numpy={np.__version__} draws={args.draws} months=12")
+    print(f"cores={cores} numpy={np.__version__} draws={args.draws} months=12 "
+          f"load average before={os.getloadavg()[0]:.2f} (other processes share the machine)")
 
     simulate_assessment(today, policy, draws=200, seed=args.seed, workers=cores)  # warm-up
     results = {}
     for name, tallies in (("today", today), ("coarse", coarse)):
         run = lambda t=tallies: simulate_assessment(t, policy, draws=args.draws, seed=args.seed, workers=cores)  # noqa: E731
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = run()
-        secs = time.perf_counter() - t0
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
         _, _, peak = timed(run)  # memory traced in a second run: tracing slows the first
         results[name] = (res, secs)
         wm = args.draws * len(tallies) * 12
-        print(f"vectorised {name:6s}: grids={len(tallies):4d} time={secs:6.2f} s  peak traced memory={peak:7.1f} MiB"
-              f"  ({wm / secs / 1e6:5.2f} M worker-months/s)")
+        print(f"vectorised {name:6s}: grids={len(tallies):4d} wall={secs:6.2f} s  cpu={cpu:6.2f} s "
+              f"(cpu/{cores} = {cpu / cores:5.2f} s)  peak traced memory={peak:7.1f} MiB"
+              f"  ({wm / secs / 1e6:5.2f} M worker-months/s wall)")
+    t0 = time.perf_counter()
+    simulate_budget(homes, None, policy, draws=args.draws, seed=args.seed, workers=cores)
+    print(f"whole budget (assessment + publicity, training, funders, bands), today's map: "
+          f"{time.perf_counter() - t0:6.2f} s")
     print(f"max RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
     peer, secs_naive, _ = timed(lambda: naive(today, policy, args.naive_draws, args.seed + 1))
