@@ -62,8 +62,9 @@ def naive(tallies, policy, draws: int, seed: int) -> dict:
         "max_case_points", "points_missed_training", "points_falsified_record")}
     training_month = {int((k + 0.5) * 12 / policy["training.sessions_per_year"]) + 1
                       for k in range(policy["training.sessions_per_year"])}
-    scores, unqualified, paid = [], 0, 0.0
+    scores, unqualified, paid, per_replicate = [], 0, 0.0, []
     for _ in range(draws):
+        before = (len(scores), unqualified)
         prm = {k: v[0] for k, v in draw_parameters(policy, ASSESSMENT_KEYS, 1, rng).items()}
         sigma = prm["assessment.worker_effect_sd"]
         for g in range(len(tallies)):
@@ -100,7 +101,8 @@ def naive(tallies, policy, draws: int, seed: int) -> dict:
                     if count >= policy["assessment.termination_unqualified_months"]:
                         count, vacant = 0, int(prm["assessment.vacancy_months_after_termination"])
                         effect = math.exp(sigma * rng.standard_normal() - sigma**2 / 2)
-    return {"mean_score": float(np.mean(scores)), "share_unqualified": unqualified / len(scores),
+        per_replicate.append((unqualified - before[1]) / (len(scores) - before[0]))
+    return {"se_unqualified": float(np.std(per_replicate, ddof=1) / math.sqrt(draws)), "mean_score": float(np.mean(scores)), "share_unqualified": unqualified / len(scores),
             "base_paid_per_replicate": paid / draws, "worker_months": len(scores)}
 
 
@@ -161,7 +163,7 @@ def main() -> None:
     print("agreement (vectorised vs naive re-implementation):")
     print(f"  mean monthly score  {vec_score:8.3f} vs {peer['mean_score']:8.3f}")
     print(f"  unqualified share   {vec_unq:8.5f} vs {peer['share_unqualified']:8.5f}"
-          f"  (naive n={peer['worker_months']} worker-months, se~{math.sqrt(vec_unq / peer['worker_months']):.5f})")
+          f"  (naive: {peer['worker_months']} worker-months, se over its replicates {peer['se_unqualified']:.5f})")
     print(f"  base pay paid/year  {vec_paid:8.0f} vs {peer['base_paid_per_replicate']:8.0f} yuan")
 
 
