@@ -30,7 +30,7 @@ import pandas as pd
 from . import __version__
 from .assessment import (STREAM_BUDGET, AssessmentResult, block_seeds, draw_parameters, horizon,
                          simulate_assessment)
-from .errors import GridsimError
+from .errors import GridsimError, PolicyError
 from .pay import grid_tallies, publicity_rewards, training_sessions
 from .policy import load_baseline
 
@@ -116,6 +116,9 @@ def simulate_budget(homes: pd.DataFrame, grid_ids: pd.Series | None = None, poli
     give the same result.
     """
     policy = policy or load_baseline()
+    if tuple(policy["funding.sources"]) != tuple(FUNDER_LABELS):
+        raise PolicyError(f"资金来源须为 (funding.sources must be) {list(FUNDER_LABELS)} (三(一)3), "
+                          f"得到 got {list(policy['funding.sources'])}")
     tallies = grid_tallies(homes, grid_ids)
     todays = _is_todays_map(homes, grid_ids)
     assessment = simulate_assessment(tallies, policy, draws, seed, cases=cases if todays else None, year=year,
