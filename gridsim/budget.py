@@ -99,6 +99,7 @@ class BudgetResult:
 def _is_todays_map(homes: pd.DataFrame, grid_ids) -> bool:
     if grid_ids is None:
         return True
+    grid_ids = getattr(grid_ids, "assignment", grid_ids)  # a gridsim.plan.Plan
     if "current_grid_id" not in homes.columns:
         return False
     return bool((pd.Series(np.asarray(grid_ids, dtype=object), index=homes.index) == homes["current_grid_id"]).all())
@@ -110,8 +111,8 @@ def simulate_budget(homes: pd.DataFrame, grid_ids: pd.Series | None = None, poli
                     unit_names: dict[str, str] | None = None) -> BudgetResult:
     """Simulate what a plan costs: ``draws`` replicates of ``years`` calendar years from ``year``.
 
-    ``grid_ids`` (aligned with ``homes``, e.g. from :func:`gridsim.registers.read_plan`) is the plan; ``None``
-    prices today's map. ``cases`` (e.g. ``read_cases()``) is used only when the plan is today's map: then the
+    ``grid_ids`` (aligned with ``homes``, e.g. from :func:`gridsim.registers.read_plan`, or a
+    :class:`gridsim.plan.Plan`) is the plan; ``None`` prices today's map. ``cases`` (e.g. ``read_cases()``) is used only when the plan is today's map: then the
     observed case counts and quality drive performance pay and late-case deductions. Same inputs and seed
     give the same result.
     """

@@ -28,8 +28,8 @@ TALLY_COLUMNS = ("unit_id", "unit_type", "homes", "households", "resident_househ
 def grid_tallies(homes: pd.DataFrame, grid_ids: pd.Series | None = None, *, source: str | None = None) -> pd.DataFrame:
     """Per-grid tallies of a plan, indexed by ``grid_id`` (sorted by unit, then grid).
 
-    ``grid_ids`` is a Series aligned with ``homes`` (as :func:`gridsim.registers.read_plan` returns it);
-    ``None`` means today's map (``homes["current_grid_id"]``). A home without a grid, or a grid that spans
+    ``grid_ids`` is a Series aligned with ``homes`` (as :func:`gridsim.registers.read_plan` returns it) or a
+    :class:`gridsim.plan.Plan` (its ``assignment``); ``None`` means today's map (``homes["current_grid_id"]``). A home without a grid, or a grid that spans
     two villages/communities (三(一): grids are drawn inside one unit), is an :class:`InputError`.
     Household totals are conserved: the tallies sum to the register's totals.
     """
@@ -39,6 +39,7 @@ def grid_tallies(homes: pd.DataFrame, grid_ids: pd.Series | None = None, *, sour
             raise InputError(source, [Problem(source, None, "current_grid_id", None,
                                               "登记册没有现网格列，请给出网格方案 (no current grids; pass a plan)")])
         grid_ids = homes["current_grid_id"]
+    grid_ids = getattr(grid_ids, "assignment", grid_ids)
     grid_ids = pd.Series(np.asarray(grid_ids, dtype=object), index=homes.index, name="grid_id")
     problems = []
     missing = grid_ids.isna() | grid_ids.map(lambda v: isinstance(v, str) and not v.strip())

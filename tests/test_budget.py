@@ -157,3 +157,11 @@ def test_cli_out_must_be_a_folder(tmp_path, capsys):
     assert "not a directory" in capsys.readouterr().err
     assert target.read_text(encoding="utf-8") == "keep me"
     assert [p.name for p in tmp_path.iterdir()] == ["taken"]
+
+
+def test_an_object_with_an_assignment_is_a_plan(homes, policy):
+    class PlanLike:  # what gridsim.plan.Plan offers: the grid of every home, aligned with homes
+        assignment = homes["unit_id"] + "-one"
+
+    r = simulate_budget(homes, PlanLike(), policy, draws=20, seed=0)
+    assert len(r.grids) == homes["unit_id"].nunique() and r.meta["plan"] == "plan"
