@@ -2,8 +2,8 @@
 
 Every amount is read from the :class:`~gridsim.policy.Policy`; the functions are vectorised (they take
 scalars or numpy arrays) so the Monte Carlo in :mod:`gridsim.assessment` calls the very functions the
-rule tests check. Per-grid tallies come from a plan (``home -> grid``) by a pandas groupby, so the budget
-does not depend on the optimizer's own Plan class.
+rule tests check. Per-grid tallies come from any ``home -> grid`` assignment (a plan CSV, today's map, or a
+:class:`gridsim.plan.Plan`'s ``assignment``) by a pandas groupby.
 
 Public API
 ----------
@@ -29,8 +29,9 @@ def grid_tallies(homes: pd.DataFrame, grid_ids: pd.Series | None = None, *, sour
     """Per-grid tallies of a plan, indexed by ``grid_id`` (sorted by unit, then grid).
 
     ``grid_ids`` is a Series aligned with ``homes`` (as :func:`gridsim.registers.read_plan` returns it) or a
-    :class:`gridsim.plan.Plan` (its ``assignment``); ``None`` means today's map (``homes["current_grid_id"]``). A home without a grid, or a grid that spans
-    two villages/communities (三(一): grids are drawn inside one unit), is an :class:`InputError`.
+    :class:`gridsim.plan.Plan` (its ``assignment``); ``None`` means today's map (``homes["current_grid_id"]``).
+    A home without a grid, or a grid that spans two villages/communities (三(一): grids are drawn inside one
+    unit), is an :class:`InputError`.
     Household totals are conserved: the tallies sum to the register's totals.
     """
     source = source or str(homes.attrs.get("source", "homes"))
