@@ -17,7 +17,8 @@ Vectorisation: arrays are ``replicates × grids`` and the months are stepped in 
 on the past). Replicates run in blocks of :data:`BLOCK` with one :class:`numpy.random.SeedSequence` child
 per block, so results depend only on the seed and the number of draws (and whole blocks of replicates are
 the same whatever the total). Parameters with a ``range`` are drawn uniformly once per replicate (integers
-for integer parameters), so the bands include parameter uncertainty; ``uncertain=False`` fixes them.
+for integer parameters), so the bands include parameter uncertainty; ``uncertain=False`` fixes them, and
+so does a scenario that sets a value.
 
 Public API
 ----------
@@ -48,7 +49,7 @@ STREAM_BUDGET = 1
 
 ASSESSMENT_KEYS = (
     "cases.per_100_households_month", "cases.on_time_rate", "cases.mean_quality",
-    "pay.performance.yuan_per_case", "visits.capacity_per_worker_month", "assessment.miss_rate_base",
+    "pay.performance.yuan_per_case", "pay.performance.pool_yuan_quarter", "visits.capacity_per_worker_month", "assessment.miss_rate_base",
     "assessment.other_points_mean", "assessment.worker_effect_sd", "assessment.vacancy_months_after_termination",
 )
 """Parameters drawn per replicate by the assessment simulation (those with a ``range`` vary)."""
@@ -82,11 +83,14 @@ def block_seeds(seed: int, stream: int, draws: int) -> list[tuple[np.random.Seed
 
 def draw_parameters(policy, keys, size: int, rng: np.random.Generator, *, uncertain: bool = True) -> dict[str, np.ndarray]:
     """One value per replicate for each key: uniform over the parameter's ``range`` (whole numbers for
-    integer parameters) when ``uncertain``, else the policy value repeated. Keys are drawn in order."""
+    integer parameters) when ``uncertain``, else the policy value repeated. A value a scenario or override
+    changed from the baseline is taken as given (its baseline range no longer describes it). Keys are drawn
+    in order."""
     out = {}
+    overridden = policy.overridden()
     for key in keys:
         p = policy.param(key)
-        if uncertain and p.range:
+        if uncertain and p.range and key not in overridden:
             lo, hi = p.range
             if isinstance(p.value, int) and not isinstance(p.value, bool):
                 out[key] = rng.integers(int(lo), int(hi) + 1, size=size)
@@ -222,7 +226,7 @@ class _Inputs:
 
 
 def _lognormal_effect(rng, sigma, shape):
-    """Mean-one log-normal worker effects; ``sigma`` is ``(B, 1)``."""
+    """Mean-one log-normal worker effects; ``sigma`` broadcasts to ``shape``."""
     return np.exp(sigma * rng.standard_normal(shape) - 0.5 * sigma**2)
 
 
@@ -235,13 +239,15 @@ def _new_accumulators(G: int, M: int) -> dict[str, np.ndarray]:
     return acc
 
 
-def _run_block(inp: _Inputs, policy, periods, seed_seq: np.random.SeedSequence, size: int, uncertain: bool) -> dict:
-    """Simulate one block of replicates from its own seed: drawn parameters, per-replicate pay arrays and the
-    block's per-grid and per-month sums."""
+def _run_block(inp: _Inputs, policy, periods, seed_seq: np.random.SeedSequence, size: int, uncertain: bool,
+               out: dict[str, np.ndarray]) -> dict:
+    """Simulate one block of replicates from its own seed. Writes its pay arrays into ``out`` (views of the
+    block's rows of the result arrays); returns the drawn parameters, per-replicate counts and the block's
+    per-grid and per-month sums."""
     rng = np.random.default_rng(seed_seq)
     prm = draw_parameters(policy, ASSESSMENT_KEYS, size, rng, uncertain=uncertain)
     acc = _new_accumulators(inp.G, len(periods))
-    B, G, M, U = size, inp.G, len(periods), len(inp.units)
+    B, G = size, inp.G
     col = {k: np.asarray(v, float).reshape(B, 1) for k, v in prm.items()}
     overload = overload_share(inp.due[None, :], col["visits.capacity_per_worker_month"])
     sigma = col["assessment.worker_effect_sd"]
@@ -262,7 +268,7 @@ def _run_block(inp: _Inputs, policy, periods, seed_seq: np.random.SeedSequence, 
     state = WorkerState((B, G), policy)
     q_late, q_on, q_qs, q_months = (np.zeros((B, G)) for _ in range(4))
     crit_y, term_y = np.zeros((B, G), bool), np.zeros((B, G), bool)
-    base_paid, perf_paid, deducted = (np.zeros((B, M, U)) for _ in range(3))
+    base_paid, perf_paid, deducted = out["base_paid"], out["performance_paid"], out["deducted"]
     rep = {k: np.zeros(B) for k in ("unqualified_months", "criticisms", "terminations", "deduction_yuan")}
     base = np.broadcast_to(inp.base, (B, G))
     grid_offset = np.arange(G) * SCORE_BINS
@@ -291,8 +297,8 @@ def _run_block(inp: _Inputs, policy, periods, seed_seq: np.random.SeedSequence, 
             pay = pay_after_deduction(base, points, policy)
             unq = active & is_unqualified(score, policy)
             crit, term = state.record(unq, vacancy)
-            if term.any():
-                worker = np.where(term, _lognormal_effect(rng, sigma, (B, G)), worker)
+            if term.any():  # a new worker, a new effect
+                worker[term] = _lognormal_effect(rng, sigma[np.nonzero(term)[0], 0], int(term.sum()))
             crit_y |= crit
             term_y |= term
             bins = np.minimum(score, 100.0).astype(np.int64) + grid_offset
@@ -323,7 +329,8 @@ def _run_block(inp: _Inputs, policy, periods, seed_seq: np.random.SeedSequence, 
             if inp.observed is None:
                 q_on = rng.poisson(lam_on * q_months).astype(float)
                 q_qs = (q_on + q_late) * col["cases.mean_quality"]
-            perf = performance_pay(q_on + q_late, q_on, q_qs, policy, col["pay.performance.yuan_per_case"])
+            perf = performance_pay(q_on + q_late, q_on, q_qs, policy, col["pay.performance.yuan_per_case"],
+                                   col["pay.performance.pool_yuan_quarter"])
             perf_paid[:, t] = perf @ inp.onehot
             acc["grid_perf_paid"] += perf.sum(axis=0)
             q_late, q_on, q_qs, q_months = (np.zeros((B, G)) for _ in range(4))
@@ -331,8 +338,7 @@ def _run_block(inp: _Inputs, policy, periods, seed_seq: np.random.SeedSequence, 
             acc["grid_crit_years"] += crit_y.sum(axis=0)
             acc["grid_term_years"] += term_y.sum(axis=0)
             crit_y[...], term_y[...] = False, False
-    return {"base_paid": base_paid, "performance_paid": perf_paid, "deducted": deducted, "replicates": rep,
-            "params": pd.DataFrame(prm), "acc": acc}
+    return {"replicates": rep, "params": pd.DataFrame(prm), "acc": acc}
 
 
 def simulate_assessment(tallies: pd.DataFrame, policy, draws: int = 2000, seed: int = 0, *,
@@ -352,17 +358,20 @@ def simulate_assessment(tallies: pd.DataFrame, policy, draws: int = 2000, seed: 
     observed = observed_cases(cases, tallies.index, periods) if cases is not None else None
     inp = _Inputs(tallies, policy, periods, observed)
     seeds = block_seeds(seed, STREAM_ASSESSMENT, draws)
+    arrays = {k: np.zeros((draws, len(periods), len(inp.units))) for k in ("base_paid", "performance_paid", "deducted")}
     workers = max(1, min(workers or os.cpu_count() or 1, len(seeds)))
     with ThreadPoolExecutor(max_workers=workers) as pool:  # numpy's samplers release the GIL
-        blocks = list(pool.map(lambda s: _run_block(inp, policy, periods, s[0], s[1], uncertain), seeds))
+        blocks = list(pool.map(lambda b: _run_block(inp, policy, periods, *seeds[b], uncertain,
+                                                    {k: v[b * BLOCK:b * BLOCK + seeds[b][1]] for k, v in arrays.items()}),
+                               range(len(seeds))))
     acc = _new_accumulators(inp.G, len(periods))
     for b in blocks:  # summed in block order: the same result whatever the thread timing
         for k, v in b["acc"].items():
             acc[k] += v
-    return _result(tallies, policy, inp, periods, acc, blocks, seed, draws)
+    return _result(tallies, policy, inp, periods, acc, blocks, arrays, seed, draws)
 
 
-def _result(tallies, policy, inp, periods, acc, blocks, seed, draws) -> AssessmentResult:
+def _result(tallies, policy, inp, periods, acc, blocks, arrays, seed, draws) -> AssessmentResult:
     R, n_years = draws, len(periods) // 12
     work = visit_workload(tallies, policy)
     assessed = np.maximum(acc["grid_assessed"], 1.0)
@@ -402,7 +411,5 @@ def _result(tallies, policy, inp, periods, acc, blocks, seed, draws) -> Assessme
     return AssessmentResult(
         grids=grids, monthly=monthly, score_distribution=dist[dist["share"] > 0].reset_index(drop=True),
         replicates=reps, params=pd.concat([b["params"] for b in blocks], ignore_index=True), periods=periods, units=inp.units,
-        base_paid=np.concatenate([b["base_paid"] for b in blocks]),
-        performance_paid=np.concatenate([b["performance_paid"] for b in blocks]),
-        deducted=np.concatenate([b["deducted"] for b in blocks]),
+        base_paid=arrays["base_paid"], performance_paid=arrays["performance_paid"], deducted=arrays["deducted"],
         cases_source="observed" if inp.observed is not None else "simulated", seed=seed, draws=draws)

@@ -30,7 +30,7 @@ import pandas as pd
 from . import __version__
 from .assessment import (STREAM_BUDGET, AssessmentResult, block_seeds, draw_parameters, horizon,
                          simulate_assessment)
-from .errors import GridsimError
+from .errors import GridsimError, PolicyError
 from .pay import grid_tallies, publicity_rewards, training_sessions
 from .policy import load_baseline
 
@@ -50,7 +50,8 @@ PAY_LINES = ("base_pay", "performance_pay")
 class BudgetResult:
     """The funding need of one plan under one policy.
 
-    - ``bands``: ``freq`` (month | quarter | year), ``period``, ``dimension`` (total | line | funder | unit |
+    - ``bands``: ``freq`` (month | quarter | year), ``period`` (text), ``start`` (its first day, for time
+      axes), ``dimension`` (total | line | funder | unit |
       unit_line), ``item`` (``total``, ``line:base_pay``, ``funder:district``, ``unit:wanfo``,
       ``unit_line:wanfo/base_pay`` …), ``label``, ``p5 … p95``, ``mean`` — yuan per period.
     - ``summary``: annual ``year, item, label, p5, p50, p95, mean`` for total, funders, lines and units.
@@ -98,6 +99,7 @@ class BudgetResult:
 def _is_todays_map(homes: pd.DataFrame, grid_ids) -> bool:
     if grid_ids is None:
         return True
+    grid_ids = getattr(grid_ids, "assignment", grid_ids)  # a gridsim.plan.Plan
     if "current_grid_id" not in homes.columns:
         return False
     return bool((pd.Series(np.asarray(grid_ids, dtype=object), index=homes.index) == homes["current_grid_id"]).all())
@@ -109,12 +111,15 @@ def simulate_budget(homes: pd.DataFrame, grid_ids: pd.Series | None = None, poli
                     unit_names: dict[str, str] | None = None) -> BudgetResult:
     """Simulate what a plan costs: ``draws`` replicates of ``years`` calendar years from ``year``.
 
-    ``grid_ids`` (aligned with ``homes``, e.g. from :func:`gridsim.registers.read_plan`) is the plan; ``None``
-    prices today's map. ``cases`` (e.g. ``read_cases()``) is used only when the plan is today's map: then the
+    ``grid_ids`` (aligned with ``homes``, e.g. from :func:`gridsim.registers.read_plan`, or a
+    :class:`gridsim.plan.Plan`) is the plan; ``None`` prices today's map. ``cases`` (e.g. ``read_cases()``) is used only when the plan is today's map: then the
     observed case counts and quality drive performance pay and late-case deductions. Same inputs and seed
     give the same result.
     """
     policy = policy or load_baseline()
+    if tuple(policy["funding.sources"]) != tuple(FUNDER_LABELS):
+        raise PolicyError(f"资金来源须为 (funding.sources must be) {list(FUNDER_LABELS)} (三(一)3), "
+                          f"得到 got {list(policy['funding.sources'])}")
     tallies = grid_tallies(homes, grid_ids)
     todays = _is_todays_map(homes, grid_ids)
     assessment = simulate_assessment(tallies, policy, draws, seed, cases=cases if todays else None, year=year,
@@ -183,8 +188,10 @@ def _bands(costs, district, periods, units, names) -> pd.DataFrame:
                 continue
             agg, plabels = _by_freq(arr, periods, freq)
             q = np.percentile(agg, QUANTILES, axis=0)  # quantiles × periods × items
+            starts = [pd.Period(x).start_time for x in plabels]
             frame = pd.DataFrame({
-                "freq": freq, "period": np.repeat(plabels, len(items)), "dimension": dim,
+                "freq": freq, "period": np.repeat(plabels, len(items)), "start": np.repeat(starts, len(items)),
+                "dimension": dim,
                 "item": np.tile(items, len(plabels)), "label": np.tile(labels, len(plabels)),
                 **{f"p{p}": q[i].ravel() for i, p in enumerate(QUANTILES)},
                 "mean": agg.mean(axis=0).ravel(),

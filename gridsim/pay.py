@@ -2,8 +2,8 @@
 
 Every amount is read from the :class:`~gridsim.policy.Policy`; the functions are vectorised (they take
 scalars or numpy arrays) so the Monte Carlo in :mod:`gridsim.assessment` calls the very functions the
-rule tests check. Per-grid tallies come from a plan (``home -> grid``) by a pandas groupby, so the budget
-does not depend on the optimizer's own Plan class.
+rule tests check. Per-grid tallies come from any ``home -> grid`` assignment (a plan CSV, today's map, or a
+:class:`gridsim.plan.Plan`'s ``assignment``) by a pandas groupby.
 
 Public API
 ----------
@@ -28,9 +28,10 @@ TALLY_COLUMNS = ("unit_id", "unit_type", "homes", "households", "resident_househ
 def grid_tallies(homes: pd.DataFrame, grid_ids: pd.Series | None = None, *, source: str | None = None) -> pd.DataFrame:
     """Per-grid tallies of a plan, indexed by ``grid_id`` (sorted by unit, then grid).
 
-    ``grid_ids`` is a Series aligned with ``homes`` (as :func:`gridsim.registers.read_plan` returns it);
-    ``None`` means today's map (``homes["current_grid_id"]``). A home without a grid, or a grid that spans
-    two villages/communities (三(一): grids are drawn inside one unit), is an :class:`InputError`.
+    ``grid_ids`` is a Series aligned with ``homes`` (as :func:`gridsim.registers.read_plan` returns it) or a
+    :class:`gridsim.plan.Plan` (its ``assignment``); ``None`` means today's map (``homes["current_grid_id"]``).
+    A home without a grid, or a grid that spans two villages/communities (三(一): grids are drawn inside one
+    unit), is an :class:`InputError`.
     Household totals are conserved: the tallies sum to the register's totals.
     """
     source = source or str(homes.attrs.get("source", "homes"))
@@ -39,6 +40,7 @@ def grid_tallies(homes: pd.DataFrame, grid_ids: pd.Series | None = None, *, sour
             raise InputError(source, [Problem(source, None, "current_grid_id", None,
                                               "登记册没有现网格列，请给出网格方案 (no current grids; pass a plan)")])
         grid_ids = homes["current_grid_id"]
+    grid_ids = getattr(grid_ids, "assignment", grid_ids)
     grid_ids = pd.Series(np.asarray(grid_ids, dtype=object), index=homes.index, name="grid_id")
     problems = []
     missing = grid_ids.isna() | grid_ids.map(lambda v: isinstance(v, str) and not v.strip())
@@ -95,21 +97,30 @@ def pay_after_deduction(base_pay, points, policy):
     return pay if pay.ndim else float(pay)
 
 
-def performance_pay(cases, on_time, quality_sum, policy, yuan_per_case=None):
-    """Quarterly performance pay of a grid worker from case volume and quality (三(一)3).
+def performance_pay(cases, on_time, quality_sum, policy, yuan_per_case=None, pool=None):
+    """Quarterly performance pay of grid workers from case volume and quality (三(一)3).
 
-    The plan says only that it is reckoned "根据季度办件量及质效"; the formula is the documented assumption
-    ``cases × yuan_per_case × (on-time share × mean quality / 100) ** quality_weight``, capped at
-    ``pay.performance.cap_yuan_quarter``. ``cases``, ``on_time`` (cases closed on time) and ``quality_sum``
-    (sum of the cases' quality scores) are the quarter's totals; ``yuan_per_case`` may be an array of drawn
-    values (defaults to the policy's).
+    The plan says only that it is reckoned "根据季度办件量及质效"; the formula is a documented assumption.
+    Each grid's merit is ``cases × (on-time share × mean quality / 100) ** quality_weight``; with
+    ``pay.performance.method`` = ``per_case`` the pay is ``merit × yuan_per_case``, with ``pool`` a fixed
+    quarterly pool (``pay.performance.pool_yuan_quarter``) is shared in proportion to merit over the grids
+    along the last axis. Either way capped at ``pay.performance.cap_yuan_quarter`` a grid. ``cases``,
+    ``on_time`` (cases closed on time) and ``quality_sum`` (sum of the cases' quality scores) are the
+    quarter's totals; ``yuan_per_case`` and ``pool`` may be arrays of drawn values that broadcast.
     """
     n = np.asarray(cases, dtype=float)
-    price = float(policy["pay.performance.yuan_per_case"]) if yuan_per_case is None else np.asarray(yuan_per_case)
     with np.errstate(invalid="ignore", divide="ignore"):
         factor = (np.asarray(on_time) / n) * (np.asarray(quality_sum) / n / 100.0)
-    factor = np.where(n > 0, factor, 0.0) ** float(policy["pay.performance.quality_weight"])
-    pay = np.minimum(n * price * factor, float(policy["pay.performance.cap_yuan_quarter"]))
+    merit = n * np.where(n > 0, factor, 0.0) ** float(policy["pay.performance.quality_weight"])
+    if policy["pay.performance.method"] == "pool":
+        pool = float(policy["pay.performance.pool_yuan_quarter"]) if pool is None else np.asarray(pool)
+        total = merit.sum(axis=-1, keepdims=True) if merit.ndim else merit
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pay = np.where(total > 0, pool * merit / total, 0.0)
+    else:
+        price = float(policy["pay.performance.yuan_per_case"]) if yuan_per_case is None else np.asarray(yuan_per_case)
+        pay = merit * price
+    pay = np.minimum(pay, float(policy["pay.performance.cap_yuan_quarter"]))
     return pay if pay.ndim else float(pay)
 
 

@@ -189,3 +189,21 @@ def test_observed_cases_drive_performance_pay(policy, tallies):
     assert np.allclose(a.performance_paid[:, 2].sum(axis=1), expected)
     b = simulate_assessment(tallies, policy, draws=20, seed=0, year=2025, cases=cases)
     assert b.cases_source == "simulated"
+
+
+def test_a_scenario_value_is_taken_as_given(policy, tallies):
+    pol = policy.with_overrides({"cases.on_time_rate": 0.95})
+    r = simulate_assessment(tallies.iloc[:5], pol, draws=100, seed=0)
+    assert r.params["cases.on_time_rate"].eq(0.95).all()
+    assert r.params["cases.mean_quality"].nunique() > 1  # the others still vary
+
+
+def test_rolling_window_matters_only_across_years(policy, tallies):
+    fail_often = {"assessment.falsification_rate": 0.25, "assessment.spot_check_rate": 1.0,
+                  "assessment.rubric.points_falsified_record": 45.0}
+    cal = simulate_assessment(tallies.iloc[:20], policy.with_overrides(fail_often), draws=200, seed=2, years=2)
+    rol = simulate_assessment(tallies.iloc[:20], load_policy("rolling_year").with_overrides(fail_often),
+                              draws=200, seed=2, years=2)
+    first = slice(0, 12)
+    assert np.array_equal(cal.base_paid[:, first], rol.base_paid[:, first])
+    assert rol.monthly["expected_terminations"].iloc[12:].sum() > cal.monthly["expected_terminations"].iloc[12:].sum()

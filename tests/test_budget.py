@@ -148,3 +148,20 @@ def test_cli_bad_plan_writes_nothing(tmp_path, homes, capsys):
     assert main(["budget", "--draws", "0", "--out", str(out)]) == 2
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["plan.csv"]  # no temporary folders left behind
+
+
+def test_cli_out_must_be_a_folder(tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("keep me", encoding="utf-8")
+    assert main(["budget", "--draws", "10", "--out", str(target)]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    assert target.read_text(encoding="utf-8") == "keep me"
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]
+
+
+def test_an_object_with_an_assignment_is_a_plan(homes, policy):
+    class PlanLike:  # what gridsim.plan.Plan offers: the grid of every home, aligned with homes
+        assignment = homes["unit_id"] + "-one"
+
+    r = simulate_budget(homes, PlanLike(), policy, draws=20, seed=0)
+    assert len(r.grids) == homes["unit_id"].nunique() and r.meta["plan"] == "plan"

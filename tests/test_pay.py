@@ -141,3 +141,26 @@ def test_visit_workload_and_overload(policy):
     p = miss_probability(0.03, w["overload_share"].to_numpy(), policy)
     assert p[0] == pytest.approx(0.03) and p[1] == pytest.approx(0.53)
     assert miss_probability(0.5, 0.9, policy) == 1.0
+
+
+def test_performance_pool_shares_a_fixed_sum():
+    pol = load_policy("performance_pool")
+    n = np.array([[10, 30, 0], [5, 5, 5]])
+    on, q = n.copy(), n * 100.0
+    pay = performance_pay(n, on, q, pol, pool=np.array([[400.0], [900.0]]))
+    assert np.allclose(pay, [[100.0, 300.0, 0.0], [300.0, 300.0, 300.0]])  # in proportion to merit
+    capped = performance_pay(n, on, q, pol, pool=4000.0)
+    assert np.allclose(capped[0], [600.0, 600.0, 0.0])  # at most 600 a grid a quarter
+    late = performance_pay(np.array([10, 10]), np.array([10, 5]), np.array([1000.0, 1000.0]), pol, pool=300.0)
+    assert late[0] == pytest.approx(200.0) and late[1] == pytest.approx(100.0)
+
+
+def test_key_households_fallback_share(policy):
+    from gridsim.visits import key_households
+
+    t = pd.DataFrame({"households": [200, 50], "resident_households": [100, 50], "key_households": [0, 0]},
+                     index=["a", "b"])
+    share = policy["visits.key_household_share"]
+    assert list(key_households(t, policy)) == [round(100 * share), round(50 * share)]
+    t["key_households"] = [3, 0]
+    assert list(key_households(t, policy)) == [3, 0]  # a register that lists some is taken as it is

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +38,8 @@ def _budget(args) -> int:
         raise GridsimError(f"--draws 须至少为1 (must be at least 1), 得到 got {args.draws}")
     if args.years < 1:
         raise GridsimError(f"--years 须至少为1 (must be at least 1), 得到 got {args.years}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise GridsimError(f"输出路径不是目录 (output path is not a directory): {args.out}")
     policy = load_policy(args.scenario)
     embedded = args.homes is None
     homes = read_homes(SHIHE_GPKG if embedded else args.homes, layer=args.layer, crs=args.crs)
