@@ -10,6 +10,7 @@ comparable.
 from __future__ import annotations
 
 import geopandas as gpd
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -59,6 +60,40 @@ def grid_areas(homes: gpd.GeoDataFrame, assignment: pd.Series, units: gpd.GeoDat
                                                  "households": "sum", "resident_households": "sum"}).reset_index()
 
 
+def _fill(ax: plt.Axes, geoms, *, facecolor="none", edgecolor="#333333", linewidth: float = 0.4,
+          alpha: float | None = None, values=None, cmap: str = "YlOrRd", vmin: float = 0.0,
+          vmax: float | None = None):
+    """Draw (multi)polygons as one matplotlib collection; ``values`` shade them on ``cmap`` instead.
+
+    Drawing with matplotlib directly (not ``GeoDataFrame.plot``, which redraws the whole figure each call)
+    keeps the 19 per-unit maps of the partition notebook fast.
+    """
+    from matplotlib.collections import PatchCollection
+    from shapely.plotting import patch_from_polygon
+
+    patches, owner = [], []
+    for k, geom in enumerate(geoms):
+        if geom is None or geom.is_empty:
+            continue
+        for part in shapely.get_parts(geom):
+            if part.geom_type == "Polygon" and not part.is_empty:
+                patches.append(patch_from_polygon(part))
+                owner.append(k)
+    coll = PatchCollection(patches, edgecolor=edgecolor, linewidth=linewidth, alpha=alpha)
+    owner = np.asarray(owner, dtype=int)
+    if values is not None:
+        coll.set_array(np.asarray(values, dtype=float)[owner])
+        coll.set_cmap(cmap)
+        coll.set_clim(vmin, vmax)
+    elif isinstance(facecolor, (str, tuple)):  # one colour for all; a list gives one per geometry
+        coll.set_facecolor(facecolor)
+    else:
+        coll.set_facecolor([facecolor[k] for k in owner])
+    ax.add_collection(coll, autolim=True)
+    ax.autoscale_view()
+    return coll
+
+
 def neighbour_colours(areas: gpd.GeoDataFrame) -> np.ndarray:
     """A colour index per area such that touching areas differ (greedy graph colouring, few colours)."""
     import networkx as nx
@@ -75,7 +110,8 @@ def neighbour_colours(areas: gpd.GeoDataFrame) -> np.ndarray:
 def _label_units(ax: plt.Axes, units: gpd.GeoDataFrame) -> None:
     for _, row in units.iterrows():
         p = row.geometry.representative_point()
-        ax.annotate(row["name"], (p.x, p.y), ha="center", va="center", fontsize=7,
+        name = str(row["name"]).replace("（", "\n（", 1)  # long names (e.g. 方案未列 notes) on two lines
+        ax.annotate(name, (p.x, p.y), ha="center", va="center", fontsize=7,
                     bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.7))
 
 
@@ -95,14 +131,15 @@ def units_map(units: gpd.GeoDataFrame, homes: gpd.GeoDataFrame, barriers: gpd.Ge
         fig = ax.figure
     for utype, colour in UNIT_TYPE_COLOURS.items():
         sel = units[units["unit_type"] == utype]
-        sel.plot(ax=ax, color=colour, alpha=0.18, edgecolor=colour, linewidth=1.2)
+        _fill(ax, sel.geometry, facecolor=matplotlib.colors.to_rgba(colour, 0.18), edgecolor=colour, linewidth=1.2)
     ax.scatter(homes["x"], homes["y"], s=np.clip(homes["households"], 1, 60) * 0.6, color="#333333",
                alpha=0.5, linewidths=0)
     if barriers is not None and len(barriers):
         for kind, style in (("river", dict(color="#3A7DC9", lw=2.5)), ("road", dict(color="#8C6D31", lw=1.5, ls="--"))):
             sel = barriers[barriers["kind"] == kind]
-            if len(sel):
-                sel.plot(ax=ax, **style)
+            for line in shapely.get_parts(sel.geometry.to_numpy()):
+                x, y = line.xy
+                ax.plot(x, y, **style)
     _label_units(ax, units)
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -133,24 +170,22 @@ def grids_map(areas: gpd.GeoDataFrame, units: gpd.GeoDataFrame, *, status: pd.Se
     if values is not None:
         shade = areas["grid_id"].map(values).astype(float)
         top = vmax if vmax is not None else float(np.nanmax(shade))
-        areas.assign(value=shade).plot(ax=ax, column="value", cmap="YlOrRd", vmin=0, vmax=top, edgecolor="#333333",
-                                       linewidth=0.4, legend=True,
-                                       legend_kwds={"label": value_label, "shrink": 0.6, "orientation": "horizontal",
-                                                    "pad": 0.02})
+        coll = _fill(ax, areas.geometry, values=shade.to_numpy(), vmax=top)
+        fig.colorbar(coll, ax=ax, label=value_label, shrink=0.6, orientation="horizontal", pad=0.02)
     elif status is None:
         colours = plt.get_cmap("Pastel1").colors
-        areas.plot(ax=ax, color=[colours[c % len(colours)] for c in neighbour_colours(areas)],
-                   edgecolor="#555555", linewidth=0.4)
+        _fill(ax, areas.geometry, facecolor=[colours[c % len(colours)] for c in neighbour_colours(areas)],
+              edgecolor="#555555")
     else:
         bad = areas["grid_id"].map(status).fillna(False).astype(bool)
-        areas.plot(ax=ax, color=np.where(bad, STATUS_COLOURS["violation"], STATUS_COLOURS["ok"]), alpha=0.6,
-                   edgecolor="#333333", linewidth=0.4)
+        _fill(ax, areas.geometry, alpha=0.6,
+              facecolor=list(np.where(bad, STATUS_COLOURS["violation"], STATUS_COLOURS["ok"])))
         from matplotlib.patches import Patch
 
         ax.legend(handles=[Patch(color=STATUS_COLOURS["violation"], alpha=0.6, label=f"不符合新规则 breaks rules（{int(bad.sum())}）"),
                            Patch(color=STATUS_COLOURS["ok"], alpha=0.6, label=f"符合 meets rules（{int((~bad).sum())}）")],
                   loc="lower left", fontsize=8)
-    units.boundary.plot(ax=ax, color="black", linewidth=1.2)
+    _fill(ax, units.geometry, edgecolor="black", linewidth=1.2)
     if label_units:
         _label_units(ax, units)
     _finish(ax, title)
