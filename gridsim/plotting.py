@@ -345,8 +345,8 @@ def partition_table(result_units: pd.DataFrame, today: pd.Series, units: pd.Data
     t = result_units.set_index("unit_id").copy()
     t["name"] = t.index.map(unit_names(units))
     t["grids_today"] = today.reindex(t.index).fillna(0).astype(int)
+    t = t.sort_values(["unit_type", "households"], ascending=[True, False])  # communities first, as in 01
     t["unit_type"] = t["unit_type"].map(UNIT_TYPE_ZH)
-    t = t.sort_values(["unit_type", "households"], ascending=[True, False])
     cols = [c for c in PARTITION_COLUMNS if c in t.columns]
     out = t[cols].rename(columns=PARTITION_COLUMNS).rename_axis("村社 unit_id")
     total = {PARTITION_COLUMNS[c]: (out[PARTITION_COLUMNS[c]].sum() if c not in ("name", "unit_type") else "")
