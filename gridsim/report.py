@@ -224,6 +224,15 @@ def _listed_files(scen_dir: Path) -> list[str]:
     return books + csvs
 
 
+def _previous_seconds(scen_dir: Path) -> dict[str, float]:
+    """How long each notebook took in the last recorded run of this scenario folder (empty if none)."""
+    try:
+        notebooks = json.loads((scen_dir / MANIFEST).read_text(encoding="utf-8"))["notebooks"]
+        return {r["notebook"]: float(r["seconds"]) for r in notebooks}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def _write_manifest(scen_dir: Path, scenario, results: list[NotebookResult]) -> None:
     """Record this run's results, keeping earlier entries for notebooks not re-run whose files still exist."""
     path = scen_dir / MANIFEST
@@ -325,6 +334,9 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
         scen_dir.mkdir(parents=True, exist_ok=True)
         tasks += [(src, scen, scen_dir) for src in paths]
     jobs = max(1, jobs or min(os.cpu_count() or 1, 4))
+    # Longest first (by the last run's times; unknown ones first of all), so parallel lanes finish together.
+    last = {(scen.id, nb): sec for scen in scen_objs for nb, sec in _previous_seconds(out_dir / scen.id).items()}
+    tasks.sort(key=lambda t: -last.get((t[1].id, t[0].stem), float("inf")))
     started = time.time()
     results: list[NotebookResult] = []
     with ThreadPoolExecutor(max_workers=jobs) as pool, \
@@ -337,7 +349,7 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
             bar.update()
             if not res.ok:
                 bar.write(f"失败 (failed): {res.scenario}/{res.notebook}: {res.message}")
-    order = {(scen.id, src.stem): i for i, (src, scen, _) in enumerate(tasks)}
+    order = {(scen.id, src.stem): i for i, (scen, src) in enumerate((s, p) for s in scen_objs for p in paths)}
     results.sort(key=lambda r: order[(r.scenario, r.notebook)])
     for scen in scen_objs:
         collect_workbooks(out_dir / scen.id, started)
