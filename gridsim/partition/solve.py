@@ -6,10 +6,11 @@ Per connected piece of the unit (see :mod:`.bounds`):
   ``k`` where a legal plan is found; if none is, keep the plan with the fewest households outside the
   limits (fewer grids on ties);
 * ``fixed``: the unit's requested number of grids, shared out over its pieces;
-* ``repair``: like ``fewest`` but the tree is built over today's grids as indivisible blocks (the
-  connected parts of each current grid; a block over the ceiling is opened up into single homes), so
-  today's grids are merged whole wherever that is legal, and the local search then moves as few
-  households as possible.
+* ``repair``: the tree is built over today's grids as indivisible blocks (the connected parts of each
+  current grid; a block over the ceiling is opened up into single homes), so today's grids are merged
+  whole wherever that is legal, and the local search then moves as few households as possible. Grid
+  counts from the lower bound up are tried; after the first legal count, up to two more are tried if
+  they move fewer households (moving fewer households ranks above having fewer grids).
 
 For each ``k``: several spanning trees are peeled (:mod:`.construct`), the best few constructions go
 through hill climbing and annealing (:mod:`.search`), and the best by the mode's objective is kept.
@@ -33,6 +34,7 @@ from .problem import UnitProblem
 from .search import LocalSearch
 
 GROUP_COST = 3.0  # a tree edge between two 村民组/小区 costs this many times more
+REPAIR_EXTRA_GRIDS = 2  # repair: grids beyond the first legal count tried, if they move fewer households
 ROAD_COST = 2.0  # ... and one across a road this many times more (so cuts tend to follow roads)
 
 
@@ -133,6 +135,7 @@ def _solve_piece(prob: UnitProblem, ks: list[int], mode: str, rng: np.random.Gen
     cost = _tree_cost(prob)
     best: tuple | None = None
     hit = False
+    first_legal = None
     for k in ks:
         k = min(k, prob.n)
         built = []
@@ -158,15 +161,21 @@ def _solve_piece(prob: UnitProblem, ks: list[int], mode: str, rng: np.random.Gen
             ls.recombine(rng, min(effort.recombinations, int(effort.recombine_work / prob.n)), cost)
             ls.climb(rng)
             key = ls.key()
-            cand = (key[0], k, key, np.asarray(ls.lab, dtype=np.int64))
-            if best is None or cand[:3] < best[:3]:
-                best = cand
+            # fewest/fixed: legality, then fewer grids; repair: legality, then fewer households moved
+            rank = (key[0], k, key) if mode != "repair" else (key[0], key[1], k, key)
+            if best is None or rank < best[0]:
+                best = (rank, np.asarray(ls.lab, dtype=np.int64))
             if deadline is not None and time.monotonic() > deadline:
                 hit = True
                 break
-        if best[0] == 0 or hit:
+        if hit:
             break
-    return best[3], int(best[0]), hit
+        if best[0][0] == 0:
+            first_legal = k if first_legal is None else first_legal
+            # repair may take a grid or two more when that moves fewer households
+            if mode != "repair" or best[0][1] == 0 or k >= first_legal + REPAIR_EXTRA_GRIDS:
+                break
+    return best[1], int(best[0][0]), hit
 
 
 def _share(total: int, pieces: list[PieceBounds]) -> list[int]:
