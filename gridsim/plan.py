@@ -1,0 +1,555 @@
+"""A grid plan: every home assigned to exactly one grid, with per-grid tallies and the plan's rules.
+
+:class:`Plan` is the one object the optimizer, the map editor, the budget and the notebooks share (in
+the spirit of GerryChain's ``Partition`` with ``Tally`` updaters). It holds
+
+* the assignment home → grid (grid ids are strings, unique across units; a home is never split, since
+  a home *is* the unit of assignment — 以房定户);
+* tallies per grid kept incrementally on every :meth:`Plan.move`: households (规划户数 in a community,
+  户数 in a village), resident households (常住户), key households (五必访户), homes, and the unit;
+* a fast contiguity test for single-home moves (:meth:`Plan.breaks_contiguity`: would the source grid
+  fall apart?) by a breadth-first search that stops as soon as the home's same-grid neighbours are
+  reconnected;
+* :meth:`Plan.preview_move` — both grids' counts before and after a move and which limits it breaks or
+  fixes, without changing the plan;
+* the rules (:data:`RULES`), small named functions over a plan, each citing its clause and reading its
+  limit from the :class:`~gridsim.policy.Policy`; :meth:`Plan.violations` reports them by rule name with
+  Chinese messages (English beside);
+* :meth:`Plan.summary` (one row per grid) and :meth:`Plan.to_frame` / :meth:`Plan.to_csv`
+  (``home_id,grid_id``).
+
+Homes are addressed either by id (``str``) or by position (``int``, row of the homes frame); methods
+accept either, or a list/array of one kind.
+
+Example::
+
+    homes = read_homes(); graph = build_graph(homes, read_layer("barriers"))
+    plan = Plan.from_column(homes, graph, "current_grid_id")   # today's map
+    plan.violations_frame()                                    # which grids break the 2024 rules, why
+    plan.preview_move("wanfo-xq01-b03", "wanfo-g02")
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from .errors import GridsimError
+from .graph import HomeGraph
+from .policy import Policy, load_policy
+
+UNASSIGNED = -1
+
+#: Chinese + English headers for :meth:`Plan.summary` columns (for CSV and report output)
+SUMMARY_LABELS = {
+    "grid_id": "网格编号 grid_id", "unit_id": "村社编号 unit_id", "unit_type": "村社类型 unit_type",
+    "households": "户数（社区为规划户数）households", "resident_households": "常住户数 resident_households",
+    "key_households": "五必访户数 key_households", "homes": "住户（楼栋/房屋）数 homes",
+    "ok": "是否合规 ok", "violations": "违反规则 violations",
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: which rule, where, the value found and the limit, and a bilingual message."""
+
+    rule: str
+    clause: str
+    grid_id: str | None
+    unit_id: str | None
+    value: object
+    limit: object
+    message: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named rule: ``check(plan, grid_codes) -> list[Violation]`` over the given grids."""
+
+    name: str
+    label: str
+    check: Callable[["Plan", np.ndarray], list[Violation]]
+
+
+@dataclass(frozen=True)
+class MoveRecord:
+    """What :meth:`Plan.move` changed, enough for :meth:`Plan.undo`."""
+
+    positions: np.ndarray
+    previous: np.ndarray  # grid codes before the move
+    created: int | None  # grid code created by the move, if any
+
+
+@dataclass(frozen=True)
+class MovePreview:
+    """The effect of a move: per affected grid, counts before/after, and the rules it breaks or fixes."""
+
+    counts: pd.DataFrame  # index grid_id; columns <tally>_before / <tally>_after
+    before: list[Violation]  # violations of the affected grids before the move
+    after: list[Violation]  # ... and after it
+    broken: list[Violation]  # (rule, grid) pairs violated after the move but not before
+    fixed: list[Violation]  # (rule, grid) pairs violated before the move but not after
+    ok: bool  # True when the move breaks no rule that held before
+
+
+# --------------------------------------------------------------------------------------------- rules
+def _clause(plan: "Plan", key: str) -> str:
+    return plan.policy.param(key).clause
+
+
+def _count_rule(name: str, unit_type: str, tally: str, key: str, upper: bool, what: str) -> Rule:
+    """A ceiling (``upper``) or floor on one tally for grids of one unit type, limit from ``key``."""
+
+    def check(plan: "Plan", grids: np.ndarray) -> list[Violation]:
+        limit = plan.policy[key]
+        clause = _clause(plan, key)
+        values = plan._tally[tally][grids]
+        typed = plan._grid_type[grids] == unit_type
+        bad = typed & ((values > limit) if upper else (values < limit))
+        out = []
+        for g, v in zip(grids[bad], values[bad]):
+            gid, uid = plan._ids[g], plan.graph.units[plan._unit[g]]
+            word = "超过上限" if upper else "低于下限"
+            eng = "exceeds the ceiling" if upper else "is below the floor"
+            out.append(Violation(name, clause, gid, uid, int(v), limit,
+                                 f"网格 {gid}（{uid}）{what} {int(v)} 户，{word} {limit} 户（{clause}）"
+                                 f"({what_en[tally]} {int(v)} {eng} {limit})"))
+        return out
+
+    what_en = {"households": "households", "resident_households": "resident households"}
+    return Rule(name, what + ("上限" if upper else "下限"), check)
+
+
+def _within_unit(plan: "Plan", grids: np.ndarray) -> list[Violation]:
+    """三(一): grids are redrawn by each 村（社）, so a grid lies inside one unit."""
+    if not plan.policy["grid.within_unit"]:
+        return []
+    clause = _clause(plan, "grid.within_unit")
+    out = []
+    mixed = plan._mixed_grids()
+    for g in grids:
+        if g in mixed:
+            units = sorted(plan.graph.units[np.unique(plan.graph.unit_codes[plan.members(g)])])
+            gid = plan._ids[g]
+            out.append(Violation("within_unit", clause, gid, ",".join(units), len(units), 1,
+                                 f"网格 {gid} 跨越 {len(units)} 个村社 {units}（{clause}）(grid spans several units)"))
+    return out
+
+
+def _contiguous(plan: "Plan", grids: np.ndarray) -> list[Violation]:
+    """三(一) “科学合理”: read here as a grid being one connected piece under the adjacency graph."""
+    clause = _clause(plan, "grid.within_unit")
+    out = []
+    pieces = plan.pieces(grids)
+    for g in grids:
+        k = pieces[g]
+        if k > 1:
+            gid, uid = plan._ids[g], plan.graph.units[plan._unit[g]]
+            out.append(Violation("contiguous", clause, gid, uid, int(k), 1,
+                                 f"网格 {gid}（{uid}）不连片，分成 {k} 块（{clause} 科学合理）"
+                                 f"(grid is not contiguous: {k} pieces)"))
+    return out
+
+
+def _each_home_once(plan: "Plan", grids: np.ndarray) -> list[Violation]:
+    """三(一)2 以房定户: every home belongs to exactly one grid (a home is never split)."""
+    clause = _clause(plan, "grid.home_indivisible")
+    missing = np.flatnonzero(plan._g == UNASSIGNED)
+    return [Violation("each_home_once", clause, None, plan.graph.units[plan.graph.unit_codes[p]],
+                      plan.graph.home_ids[p], 1,
+                      f"住户 {plan.graph.home_ids[p]} 未分入任何网格（{clause} 以房定户）(home is not in any grid)")
+            for p in missing]
+
+
+#: The rules, by name. Each reads its limit and clause from the plan's Policy.
+RULES: dict[str, Rule] = {r.name: r for r in (
+    _count_rule("community_max_planned", "community", "households", "grid.community.max_planned_households",
+                True, "规划住户"),
+    _count_rule("community_min_resident", "community", "resident_households",
+                "grid.community.min_resident_households", False, "常住户"),
+    _count_rule("village_min_households", "village", "households", "grid.village.min_households", False, "户数"),
+    _count_rule("village_max_households", "village", "households", "grid.village.max_households", True, "户数"),
+    Rule("within_unit", "网格不跨村（社）", _within_unit),
+    Rule("contiguous", "网格连片", _contiguous),
+    Rule("each_home_once", "每户只属一个网格", _each_home_once),
+)}
+
+TALLIES = ("households", "resident_households", "key_households", "homes")
+
+
+# ---------------------------------------------------------------------------------------------- plan
+class Plan:
+    """An assignment of every home to a grid, with incremental tallies; see the module docstring.
+
+    ``homes``: a frame from :func:`gridsim.registers.read_homes` (positions follow its row order);
+    ``graph``: a :class:`~gridsim.graph.HomeGraph` of the same homes; ``assignment``: grid id per home
+    (sequence aligned with ``homes``; empty/NaN means unassigned); ``policy``: limits (baseline if None).
+    """
+
+    def __init__(self, homes: pd.DataFrame, graph: HomeGraph, assignment: Sequence, policy: Policy | None = None):
+        if graph.n != len(homes) or not np.array_equal(graph.home_ids, np.asarray(homes["home_id"], dtype=object)):
+            raise GridsimError("邻接图与住户登记册不一致 (graph does not match the homes register)")
+        assignment = pd.Series(np.asarray(assignment, dtype=object))
+        if len(assignment) != len(homes):
+            raise GridsimError(f"方案长度 {len(assignment)} 与住户数 {len(homes)} 不一致 (plan length mismatch)")
+        self.homes = homes
+        self.graph = graph
+        self.policy = policy if policy is not None else load_policy()
+        self._pos = {h: i for i, h in enumerate(graph.home_ids)}
+        self._w = {"households": homes["households"].to_numpy(np.int64),
+                   "resident_households": homes["resident_households"].to_numpy(np.int64),
+                   "key_households": homes["key_households"].to_numpy(np.int64),
+                   "homes": np.ones(len(homes), dtype=np.int64)}
+        self._home_type = homes["unit_type"].to_numpy(dtype=object)
+        indptr, indices = graph.csr.indptr, graph.csr.indices
+        self._adj = [indices[indptr[i]:indptr[i + 1]].tolist() for i in range(graph.n)]
+        missing = assignment.isna() | assignment.astype(str).str.strip().eq("")
+        codes, ids = pd.factorize(assignment.where(~missing).astype(object), sort=True)
+        self._ids: list[str] = [str(x) for x in ids]
+        self._code = {g: c for c, g in enumerate(self._ids)}
+        self._g = np.where(missing.to_numpy(), UNASSIGNED, codes).astype(np.int64)
+        self._rebuild_tallies()
+
+    # ---- construction
+    @classmethod
+    def from_column(cls, homes: pd.DataFrame, graph: HomeGraph, column: str = "current_grid_id",
+                    policy: Policy | None = None) -> "Plan":
+        """The plan given by a column of ``homes`` (``current_grid_id`` is today's map)."""
+        if column not in homes.columns:
+            raise GridsimError(f"住户登记册没有列 {column!r} (homes have no column {column!r})")
+        return cls(homes, graph, homes[column].to_numpy(dtype=object), policy)
+
+    @classmethod
+    def from_csv(cls, path: str | Path, homes: pd.DataFrame, graph: HomeGraph, policy: Policy | None = None) -> "Plan":
+        """A ``home_id,grid_id`` CSV, validated by :func:`gridsim.registers.read_plan`."""
+        from .registers import read_plan
+
+        return cls(homes, graph, read_plan(path, homes).to_numpy(dtype=object), policy)
+
+    def copy(self) -> "Plan":
+        new = object.__new__(Plan)
+        new.__dict__.update(self.__dict__)
+        new._g = self._g.copy()
+        new._ids = list(self._ids)
+        new._code = dict(self._code)
+        new._tally = {k: v.copy() for k, v in self._tally.items()}
+        new._unit = self._unit.copy()
+        new._grid_type = self._grid_type.copy()
+        return new
+
+    def _rebuild_tallies(self) -> None:
+        k = len(self._ids)
+        ok = self._g != UNASSIGNED
+        g = self._g[ok]
+        self._tally = {t: np.bincount(g, weights=w[ok], minlength=k).astype(np.int64) for t, w in self._w.items()}
+        self._unit = np.full(k, -1, dtype=np.int64)
+        first = np.unique(g, return_index=True)
+        pos_ok = np.flatnonzero(ok)
+        self._unit[first[0]] = self.graph.unit_codes[pos_ok[first[1]]]
+        self._grid_type = np.full(k, "", dtype=object)
+        self._grid_type[first[0]] = self._home_type[pos_ok[first[1]]]
+
+    def _grow(self) -> None:
+        for t in self._tally:
+            self._tally[t] = np.r_[self._tally[t], np.zeros(max(8, len(self._ids)), dtype=np.int64)]
+        self._unit = np.r_[self._unit, np.full(max(8, len(self._ids)), -1, dtype=np.int64)]
+        self._grid_type = np.r_[self._grid_type, np.full(max(8, len(self._ids)), "", dtype=object)]
+
+    # ---- addressing
+    def positions(self, homes) -> np.ndarray:
+        """Positions of ``homes`` given as ids (str) or positions (int), one or many."""
+        items = [homes] if isinstance(homes, (str, int, np.integer)) else list(homes)
+        out = np.empty(len(items), dtype=np.int64)
+        for k, h in enumerate(items):
+            if isinstance(h, str):
+                if h not in self._pos:
+                    raise GridsimError(f"未知住户 (unknown home): {h!r}")
+                out[k] = self._pos[h]
+            else:
+                if not 0 <= int(h) < self.graph.n:
+                    raise GridsimError(f"住户位置越界 (home position out of range): {h}")
+                out[k] = int(h)
+        return out
+
+    def grid_code(self, grid_id: str) -> int:
+        return self._code[grid_id]
+
+    def grid_of(self, home) -> str | None:
+        """Grid id of one home (id or position); None if unassigned."""
+        g = self._g[self.positions(home)[0]]
+        return None if g == UNASSIGNED else self._ids[g]
+
+    @property
+    def n_homes(self) -> int:
+        return self.graph.n
+
+    @property
+    def grid_ids(self) -> list[str]:
+        """Ids of the non-empty grids, sorted."""
+        return sorted(self._ids[g] for g in self._live())
+
+    def _live(self) -> np.ndarray:
+        return np.flatnonzero(self._tally["homes"][:len(self._ids)] > 0)
+
+    def n_grids(self, unit_id: str | None = None) -> int:
+        """Number of non-empty grids (in one unit if given)."""
+        live = self._live()
+        if unit_id is not None:
+            live = live[self.graph.units[self._unit[live]] == unit_id]
+        return len(live)
+
+    def members(self, grid) -> np.ndarray:
+        """Positions of the homes in a grid (id or code)."""
+        g = self._code[grid] if isinstance(grid, str) else int(grid)
+        return np.flatnonzero(self._g == g)
+
+    def tally(self, grid_id: str) -> dict:
+        """Counts of one grid: households, resident_households, key_households, homes, unit_id."""
+        g = self._code[grid_id]
+        out = {t: int(v[g]) for t, v in self._tally.items()}
+        out["unit_id"] = self.graph.units[self._unit[g]] if self._unit[g] >= 0 else None
+        return out
+
+    @property
+    def assignment(self) -> pd.Series:
+        """Grid id per home, aligned with ``homes`` (None where unassigned)."""
+        ids = np.asarray(self._ids + [None], dtype=object)
+        return pd.Series(ids[self._g], index=self.homes.index, name="grid_id")
+
+    def new_grid_id(self, unit_id: str) -> str:
+        """A fresh grid id ``<unit_id>-gNN`` not used in this plan."""
+        k = 1
+        while f"{unit_id}-g{k:02d}" in self._code:
+            k += 1
+        return f"{unit_id}-g{k:02d}"
+
+    # ---- moves
+    def move(self, homes, to_grid: str) -> MoveRecord:
+        """Assign ``homes`` (ids or positions) to grid ``to_grid`` (created if new); tallies follow.
+
+        Returns a :class:`MoveRecord` for :meth:`undo`. The move is not checked against the rules; use
+        :meth:`preview_move` or :meth:`violations` for that.
+        """
+        pos = self.positions(homes)
+        created = None
+        if to_grid not in self._code:
+            if not isinstance(to_grid, str) or not to_grid.isascii() or not to_grid.strip():
+                raise GridsimError(f"网格编号须为非空 ASCII 文本 (grid id must be non-empty ASCII): {to_grid!r}")
+            created = len(self._ids)
+            self._code[to_grid] = created
+            self._ids.append(to_grid)
+            if created >= len(self._unit):
+                self._grow()
+        record = MoveRecord(pos, self._g[pos].copy(), created)
+        self._apply(pos, np.full(len(pos), self._code[to_grid], dtype=np.int64))
+        return record
+
+    def _apply(self, pos: np.ndarray, to: np.ndarray) -> None:
+        for p, g in zip(pos.tolist(), to.tolist()):
+            old = self._g[p]
+            if old == g:
+                continue
+            if old != UNASSIGNED:
+                for t, w in self._w.items():
+                    self._tally[t][old] -= w[p]
+            if g != UNASSIGNED:
+                if self._tally["homes"][g] == 0:
+                    self._unit[g] = self.graph.unit_codes[p]
+                    self._grid_type[g] = self._home_type[p]
+                for t, w in self._w.items():
+                    self._tally[t][g] += w[p]
+            self._g[p] = g
+
+    def undo(self, record: MoveRecord) -> None:
+        """Reverse a :meth:`move` (the latest one first, if several)."""
+        self._apply(record.positions[::-1], record.previous[::-1])
+        if record.created is not None and record.created == len(self._ids) - 1 and self._tally["homes"][record.created] == 0:
+            del self._code[self._ids.pop()]
+
+    def breaks_contiguity(self, home) -> bool:
+        """Would taking this one home out of its grid split the rest of that grid into pieces?
+
+        Precisely: do the home's neighbours in its grid stop reaching each other without it? (For a grid
+        that is already in pieces, only the piece holding this home is considered.)
+        """
+        p = int(self.positions(home)[0])
+        g = self._g[p]
+        if g == UNASSIGNED:
+            return False
+        gg = self._g
+        nbrs = [u for u in self._adj[p] if gg[u] == g]
+        if len(nbrs) <= 1:
+            return False
+        targets = set(nbrs[1:])
+        seen = {p, nbrs[0]}
+        queue = deque([nbrs[0]])
+        adj = self._adj
+        while queue:
+            v = queue.popleft()
+            for u in adj[v]:
+                if u not in seen and gg[u] == g:
+                    if u in targets:
+                        targets.discard(u)
+                        if not targets:
+                            return False
+                    seen.add(u)
+                    queue.append(u)
+        return True
+
+    def touches(self, home, grid_id: str) -> bool:
+        """Is the home adjacent to (a home of) ``grid_id``?"""
+        p = int(self.positions(home)[0])
+        g = self._code.get(grid_id)
+        return g is not None and any(self._g[u] == g for u in self._adj[p])
+
+    def can_move(self, home, to_grid: str) -> bool:
+        """A single-home move that keeps both grids contiguous and inside one unit."""
+        p = int(self.positions(home)[0])
+        g = self._code.get(to_grid)
+        if g is None or self._tally["homes"][g] == 0:
+            return True
+        if self._unit[g] != self.graph.unit_codes[p]:
+            return False
+        return self.touches(p, to_grid) and not self.breaks_contiguity(p)
+
+    def preview_move(self, homes, to_grid: str) -> MovePreview:
+        """Counts of the affected grids before and after moving ``homes`` to ``to_grid``, and the rules
+        the move would break or fix. The plan is left exactly as it was."""
+        pos = self.positions(homes)
+        before_codes = set(self._g[pos].tolist()) - {UNASSIGNED}
+        before_v = self._grid_violations(np.array(sorted(before_codes | ({self._code[to_grid]} if to_grid in self._code else set())), dtype=np.int64))
+        before_t = self._counts(before_codes | ({self._code[to_grid]} if to_grid in self._code else set()))
+        record = self.move(pos, to_grid)
+        try:
+            affected = np.array(sorted(before_codes | {self._code[to_grid]}), dtype=np.int64)
+            after_v = self._grid_violations(affected)
+            after_t = self._counts(set(affected.tolist()))
+        finally:
+            self.undo(record)
+        counts = before_t.add_suffix("_before").join(after_t.add_suffix("_after"), how="outer").fillna(0).astype(np.int64)
+        bkeys = {(v.rule, v.grid_id) for v in before_v}
+        akeys = {(v.rule, v.grid_id) for v in after_v}
+        broken = [v for v in after_v if (v.rule, v.grid_id) not in bkeys]
+        fixed = [v for v in before_v if (v.rule, v.grid_id) not in akeys]
+        return MovePreview(counts, before_v, after_v, broken, fixed, ok=not broken)
+
+    def _counts(self, codes: set) -> pd.DataFrame:
+        codes = sorted(codes)
+        return pd.DataFrame({t: [int(self._tally[t][g]) for g in codes] for t in TALLIES},
+                            index=pd.Index([self._ids[g] for g in codes], name="grid_id"))
+
+    # ---- rules
+    def _mixed_grids(self) -> set:
+        ok = self._g != UNASSIGNED
+        pairs = np.unique(np.column_stack([self._g[ok], self.graph.unit_codes[ok]]), axis=0)
+        g, counts = np.unique(pairs[:, 0], return_counts=True)
+        return set(g[counts > 1].tolist())
+
+    def pieces(self, grids: np.ndarray | None = None) -> dict[int, int]:
+        """Number of connected pieces of each grid (by code) under the adjacency graph."""
+        e = self.graph.edges
+        ga, gb = self._g[e[:, 0]], self._g[e[:, 1]]
+        inside = (ga == gb) & (ga != UNASSIGNED)
+        n = self.graph.n
+        mat = coo_matrix((np.ones(inside.sum()), (e[inside, 0], e[inside, 1])), shape=(n, n))
+        _, label = connected_components(mat, directed=False)
+        ok = self._g != UNASSIGNED
+        pairs = np.unique(np.column_stack([self._g[ok], label[ok]]), axis=0)
+        g, counts = np.unique(pairs[:, 0], return_counts=True)
+        found = dict(zip(g.tolist(), counts.tolist()))
+        want = self._live() if grids is None else grids
+        return {int(c): found.get(int(c), 0) for c in want}
+
+    def _grid_violations(self, grids: np.ndarray) -> list[Violation]:
+        grids = grids[self._tally["homes"][grids] > 0] if len(grids) else grids
+        out = []
+        for name, rule in RULES.items():
+            if name != "each_home_once":
+                out += rule.check(self, grids)
+        return out
+
+    def violations(self, rules: Iterable[str] | None = None) -> list[Violation]:
+        """Every broken rule in the plan (optionally only the named rules), grid by grid."""
+        names = list(RULES) if rules is None else list(rules)
+        unknown = [r for r in names if r not in RULES]
+        if unknown:
+            raise GridsimError(f"未知规则 (unknown rules): {unknown}; 可用 (available): {list(RULES)}")
+        live = self._live()
+        out = []
+        for name in names:
+            out += RULES[name].check(self, live)
+        return out
+
+    def violations_frame(self, rules: Iterable[str] | None = None) -> pd.DataFrame:
+        """:meth:`violations` as a table: rule, clause, grid_id, unit_id, value, limit, message."""
+        cols = ["rule", "clause", "grid_id", "unit_id", "value", "limit", "message"]
+        return pd.DataFrame([v.__dict__ for v in self.violations(rules)], columns=cols)
+
+    def is_valid(self) -> bool:
+        return not self.violations()
+
+    # ---- reporting
+    def summary(self) -> pd.DataFrame:
+        """One row per non-empty grid: unit, counts, rule status (``ok`` and the broken rule names)."""
+        live = self._live()
+        by_grid: dict[str, list[str]] = {}
+        for v in self.violations([r for r in RULES if r != "each_home_once"]):
+            by_grid.setdefault(v.grid_id, []).append(v.rule)
+        ids = [self._ids[g] for g in live]
+        df = pd.DataFrame({
+            "grid_id": ids,
+            "unit_id": self.graph.units[self._unit[live]],
+            "unit_type": self._grid_type[live],
+            **{t: self._tally[t][live] for t in TALLIES},
+        })
+        df["violations"] = [";".join(by_grid.get(g, [])) for g in ids]
+        df["ok"] = df["violations"].eq("")
+        return df.sort_values(["unit_id", "grid_id"], kind="stable").reset_index(drop=True)
+
+    def to_frame(self) -> pd.DataFrame:
+        """``home_id,grid_id`` for every home, in register order."""
+        return pd.DataFrame({"home_id": self.graph.home_ids, "grid_id": self.assignment.to_numpy()})
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write ``home_id,grid_id`` (UTF-8); refuses a plan with unassigned homes."""
+        frame = self.to_frame()
+        if frame["grid_id"].isna().any():
+            raise GridsimError("方案中有未分配网格的住户，不能写出 (plan has unassigned homes; nothing written)")
+        path = Path(path)
+        frame.to_csv(path, index=False, encoding="utf-8")
+        return path
+
+    # ---- measures used by the optimizer and reports
+    def cut_edges(self, weighted: bool = False) -> float:
+        """Edges whose two homes lie in different grids (their count, or total cutting weight)."""
+        e = self.graph.edges
+        cut = self._g[e[:, 0]] != self._g[e[:, 1]]
+        return float(self.graph.weight[cut].sum()) if weighted else int(cut.sum())
+
+    def split_groups(self) -> int:
+        """村民组/小区 split across grids: Σ over groups of (number of grids holding it − 1)."""
+        if "group_id" not in self.homes.columns:
+            return 0
+        df = pd.DataFrame({"group": self.homes["group_id"].to_numpy(), "grid": self._g})
+        df = df[df["group"].notna()]
+        return int((df.groupby("group")["grid"].nunique() - 1).sum())
+
+    def moved_households(self, reference: Sequence) -> int:
+        """Households that leave the grid their old grid mostly went to.
+
+        ``reference`` is an earlier assignment (e.g. ``homes["current_grid_id"]``). For each old grid,
+        the new grid holding most of its households keeps them; the rest count as moved. Merging whole
+        old grids therefore moves nobody; splitting one moves the smaller parts.
+        """
+        df = pd.DataFrame({"old": np.asarray(reference, dtype=object), "new": self._g,
+                           "hh": self._w["households"]})
+        df = df[df["old"].notna()]
+        over = df.groupby(["old", "new"])["hh"].sum()
+        return int(over.groupby(level=0).sum().sum() - over.groupby(level=0).max().sum())
