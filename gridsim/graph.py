@@ -10,11 +10,13 @@ homes are neighbours. Two sources:
      ``L <= trim * max(s_i, s_j)``, where ``s_i`` is the mean distance from home ``i`` to its
      ``k_spacing`` nearest homes. Inside a hamlet (村民组) or compound (小区) homes are a few tens of
      metres apart and stay linked; the long triangles across open fields between hamlets are dropped;
-  3. bridged: the edges of the unit's minimum spanning tree (by length, over the Delaunay edges that
-     survive the barriers) are added back, so the unit stays one connected piece through the
-     *shortest* link between neighbouring clusters, and nothing else crosses the fields. These edges
-     are flagged ``link``. A link longer than ``max_link`` metres (if given) is not added, which leaves
-     genuinely remote homes as islands for the optimizer to diagnose;
+  3. bridged: what remains falls into clusters (hamlets, compounds). Two clusters that are Delaunay
+     neighbours are linked through their *closest* pair of homes when that gap is at most
+     ``link_ratio`` times the shortest gap one of the two has to any other cluster (so a hamlet is
+     linked to the hamlets around it, not to one behind them); and the edges of the unit's minimum
+     spanning tree (by length) are always added back, so the unit stays one connected piece. These
+     edges are flagged ``link``. A link longer than ``max_link`` metres (if given) is not added, which
+     leaves genuinely remote homes as islands for the optimizer to diagnose;
   4. barriers (the ``barriers`` layer, lines with ``kind`` = ``river`` | ``road``): an edge that crosses
      a river is removed outright — a grid may not straddle the 史河 — and is never used as a link. An
      edge that crosses a trunk road is kept (compounds on both sides of a road may still form one grid,
@@ -189,14 +191,39 @@ def _barrier_lines(barriers) -> tuple[object, object]:
     return river, road
 
 
+def _cluster_links(n: int, e: np.ndarray, length: np.ndarray, near: np.ndarray, ratio: float) -> np.ndarray:
+    """Shortest Delaunay edge between each pair of neighbouring clusters, if not much longer than
+    the shortest link of one of the two clusters to any cluster."""
+    _, cl = connected_components(sp.coo_matrix((np.ones(near.sum()), (e[near, 0], e[near, 1])), shape=(n, n)),
+                                 directed=False)
+    ca, cb = cl[e[:, 0]], cl[e[:, 1]]
+    between = np.flatnonzero(ca != cb)
+    out = np.zeros(len(e), dtype=bool)
+    if len(between) == 0:
+        return out
+    lo, hi = np.minimum(ca[between], cb[between]), np.maximum(ca[between], cb[between])
+    order = np.lexsort((length[between], hi, lo))
+    lo, hi, cand = lo[order], hi[order], between[order]
+    first = np.r_[True, (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])]
+    lo, hi, cand = lo[first], hi[first], cand[first]  # shortest edge per cluster pair
+    shortest = np.full(cl.max() + 1, np.inf)
+    np.minimum.at(shortest, lo, length[cand])
+    np.minimum.at(shortest, hi, length[cand])
+    ok = length[cand] <= ratio * np.maximum(shortest[lo], shortest[hi]) + 1e-9
+    out[cand[ok]] = True
+    return out
+
+
 def build_graph(homes: pd.DataFrame, barriers=None, *, trim: float = 2.5, k_spacing: int = 3,
-                max_link: float | None = None) -> HomeGraph:
+                link_ratio: float = 1.5, max_link: float | None = None) -> HomeGraph:
     """Built-in adjacency of ``homes`` (a frame from :func:`gridsim.registers.read_homes`).
 
     ``barriers``: optional GeoDataFrame of lines with ``kind`` river|road (e.g. ``read_layer("barriers")``),
     in the same CRS as the homes' ``x``/``y``. ``trim``: keep a Delaunay edge when its length is at most
     ``trim`` times the larger local spacing of its ends. ``k_spacing``: neighbours used for local
-    spacing. ``max_link``: longest bridging link in metres (None: no limit). See the module docstring.
+    spacing. ``link_ratio``: how much longer than a cluster's shortest link another link to a
+    neighbouring cluster may be. ``max_link``: longest link in metres (None: no limit). See the module
+    docstring.
     """
     codes, units = _unit_codes(homes)
     xy_all = homes[["x", "y"]].to_numpy(dtype=float)
@@ -227,7 +254,9 @@ def build_graph(homes: pd.DataFrame, barriers=None, *, trim: float = 2.5, k_spac
         if len(mst_e):
             key = e[:, 0] * n + e[:, 1]
             in_mst = np.isin(key, mst_e[:, 0] * n + mst_e[:, 1])
-        keep = near | in_mst
+        keep = near | in_mst | _cluster_links(n, e, length, near, link_ratio)
+        if max_link is not None:
+            keep &= near | (length <= max_link)
         parts_e.append(idx[e[keep]])
         parts_k.append(np.where(near[keep], KIND_NEAR, KIND_LINK))
     edges = np.vstack(parts_e) if parts_e else np.empty((0, 2), dtype=np.int64)
