@@ -11,6 +11,7 @@ import pytest
 import shapely
 
 from gridsim.editor.model import NEW_GRID, EditorModel
+from gridsim.editor.repair import RepairOutput
 from gridsim.errors import GridsimError, InputError
 from gridsim.graph import graph_from_edges
 from gridsim.plan import Plan
@@ -218,7 +219,7 @@ def test_repair_applies_one_undoable_step_and_respects_locks(line_village):
     def give_back(plan, unit_id, fixed, **options):
         out = plan.assignment.to_numpy(dtype=object).copy()
         out[plan.positions(["h2", "h3"])] = "A"
-        return out
+        return RepairOutput(out, ["test"])
 
     m._repair = give_back
     result = m.repair()
@@ -288,3 +289,26 @@ def test_load_bad_csv_names_the_row(line_village, tmp_path):
         line_village.load(bad)
     assert "not_a_home" in str(err.value) or any("not_a_home" in str(p.value) for p in err.value.problems)
     pd.testing.assert_series_equal(line_village.plan.assignment, before)
+
+
+def test_repair_with_the_optimizer_from_the_current_state(line_village):
+    m = line_village
+    m.select(["h2", "h3"])
+    m.move("B")  # A = h1 (50 households): below the village floor of 100
+    result = m.repair(seed=1)
+    assert result.violations_before == 1 and result.violations_after == 0
+    assert 0 < int(result.moved["households"].sum()) <= 100  # at most h2 and h3 go back
+    assert m.grid_table()["ok"].all() and m.all_violations() == []
+    m.undo()
+    assert m.plan.grid_of("h1") == "A" and m.plan.grid_of("h2") == "B"
+
+
+def test_repair_keeps_grids_with_locked_homes(line_village):
+    m = line_village
+    m.select(["h2", "h3"])
+    m.move("B")
+    m.lock_homes(["h4"])  # grid B holds a locked home: the repair leaves B as it is
+    result = m.repair(seed=1)
+    assert any("保持不变" in n for n in result.notes)
+    assert result.moved.empty and result.violations_after == 1
+    assert [m.plan.grid_of(h) for h in ("h2", "h3", "h4")] == ["B", "B", "B"]

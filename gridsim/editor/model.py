@@ -8,7 +8,9 @@ saved plan always covers every home.
 
 What the model keeps, and why:
 
-* the plan (the optimizer's :class:`~gridsim.plan.Plan`: assignment, incremental tallies, rules);
+* the plan (the optimizer's :class:`~gridsim.plan.Plan`: assignment, incremental tallies, rules), and
+  beside it a Plan of the current unit alone (:mod:`.unitplan`) where moves are previewed, so a
+  preview costs what the unit costs, not what the whole subdistrict costs; every move goes to both;
 * the starting assignment, so the difference from it (homes and households moved) is always known;
 * each grid's broken rules, updated from the plan's move preview (which reports the rules of exactly
   the grids a move touches) instead of re-checking the whole plan after every move;
@@ -37,6 +39,7 @@ import shapely
 from ..errors import GridsimError, InputError, Problem
 from ..plan import RULES, Plan, Violation
 from .outlines import GridOutlines, LonLat
+from .unitplan import unit_plan
 
 #: what the target selector passes for "move to a new grid"
 NEW_GRID = "__new__"
@@ -107,8 +110,8 @@ class Step:
 
     label: str
     unit_id: str
-    moves: list  # [(positions, target grid id)] in application order
-    records: list = field(default_factory=list)  # Plan.MoveRecord per move, filled when applied
+    moves: list  # [(positions in the whole plan, target grid id)] in application order
+    records: list = field(default_factory=list)  # (whole-plan, unit-plan) MoveRecord per move, when applied
     status_before: dict = field(default_factory=dict)  # grid id -> [Violation] before the step
     status_after: dict = field(default_factory=dict)
 
@@ -132,6 +135,7 @@ class RepairResult:
     moved: pd.DataFrame
     violations_before: int
     violations_after: int
+    notes: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -146,8 +150,9 @@ class EditorModel:
     ``plan``: the plan to edit (it is changed in place; the starting assignment is copied);
     ``unit``: the unit to open first (default: the first unit id); ``units``: optional unit polygons
     (GeoDataFrame with ``unit_id``) for grid outlines; ``repair``: a function
-    ``repair(plan, unit_id, fixed_positions) -> Plan`` that makes the unit's grids legal with minimal
-    change (default: the optimizer's repair mode, :func:`gridsim.editor.repair.repair_unit`).
+    ``repair(plan, unit_id, fixed_positions, **options) -> RepairOutput`` that makes the unit's grids
+    legal with minimal change (default: the optimizer's repair mode,
+    :func:`gridsim.editor.repair.repair_unit`).
     """
 
     def __init__(self, plan: Plan, unit: str | None = None, units=None, repair=None):
@@ -160,6 +165,10 @@ class EditorModel:
         self._hh = self.homes["households"].to_numpy(np.int64)
         self._xy = self.homes[["x", "y"]].to_numpy(dtype=float)
         self.unit_ids: list[str] = sorted(self._type_of_unit)
+        self._positions_of_unit = {u: np.flatnonzero(self._unit_of == u) for u in self.unit_ids}
+        self._local = np.empty(len(self.homes), dtype=np.int64)  # position inside its own unit
+        for pos in self._positions_of_unit.values():
+            self._local[pos] = np.arange(len(pos))
         self._units_layer = units
         self.unit_names: dict[str, str] = ({str(u): str(n) for u, n in zip(units["unit_id"], units["name"])}
                                            if units is not None and "name" in units.columns else {})
@@ -201,6 +210,7 @@ class EditorModel:
     def _reset_start(self) -> None:
         """The current plan becomes the starting point: diff, undo history and statuses restart."""
         self.start = self.plan.assignment.to_numpy(dtype=object).copy()
+        self._unit_plans: dict[str, Plan] = {}
         self.undo_stack: list[Step] = []
         self.redo_stack: list[Step] = []
         self.selection: list[int] = []
@@ -217,8 +227,16 @@ class EditorModel:
         if unit_id not in self._type_of_unit:
             raise GridsimError(f"未知村社 (unknown unit): {unit_id!r}; 可用 (available): {self.unit_ids}")
         self._unit = unit_id
-        self._unit_pos = np.flatnonzero(self._unit_of == unit_id)
+        self._unit_pos = self._positions_of_unit[unit_id]
         self.selection = []
+
+    def unit_plan(self, unit: str | None = None) -> Plan:
+        """The Plan of one unit's homes alone (default: the current unit), kept in step with the whole
+        plan; positions in it are the homes' order inside the unit."""
+        uid = self.unit if unit is None else unit
+        if uid not in self._unit_plans:
+            self._unit_plans[uid] = unit_plan(self.plan, self._positions_of_unit[uid])
+        return self._unit_plans[uid]
 
     @property
     def unit_type(self) -> str:
@@ -243,12 +261,15 @@ class EditorModel:
 
     def grids(self, unit: str | None = None) -> list[str]:
         """Non-empty grids of a unit (default: the current one), sorted."""
-        uid = self.unit if unit is None else unit
-        return sorted(set(self.plan.assignment.to_numpy(dtype=object)[self._unit_of == uid]) - {None})
+        return self.unit_plan(unit).grid_ids
 
     def grid_of(self, positions) -> np.ndarray:
-        """Grid id of each home position."""
-        return self.plan.assignment.to_numpy(dtype=object)[np.asarray(positions, dtype=np.int64)]
+        """Grid id of each home position (whole-plan positions)."""
+        pos = np.asarray(positions, dtype=np.int64)
+        units = set(self._unit_of[pos])
+        if len(units) == 1:  # the usual case: read the (smaller) unit plan
+            return self.unit_plan(units.pop()).assignment.to_numpy(dtype=object)[self._local[pos]]
+        return self.plan.assignment.to_numpy(dtype=object)[pos]
 
     def home_ids(self, positions) -> list[str]:
         return [str(h) for h in self._home_ids[np.asarray(positions, dtype=np.int64)]]
@@ -325,12 +346,13 @@ class EditorModel:
         blocked = []
         if not new and target_id not in self.grids():
             blocked.append(f"网格 {target_id} 不在村社 {self.unit} 内 (grid is not in this unit)")
+        if np.any(self._unit_of[pos] != self.unit):
+            blocked.append("所选住户不在当前村社 (selected homes are not in this unit)")
+            pos = pos[self._unit_of[pos] == self.unit]
         grids = self.grid_of(pos)
         pos = pos[grids != target_id]
         if len(pos) == 0:
             blocked.append("没有要移动的住户 (nothing to move: select homes outside the target grid)")
-        if any(self._unit_of[p] != self.unit for p in pos):
-            blocked.append("所选住户不在当前村社 (selected homes are not in this unit)")
         locked_h = [self._home_ids[p] for p in pos if int(p) in self.locked_homes]
         if locked_h:
             blocked.append(f"住户已锁定 (homes locked): {', '.join(locked_h[:5])}{' …' if len(locked_h) > 5 else ''}")
@@ -341,7 +363,7 @@ class EditorModel:
         if len(pos) == 0 or (not new and target_id not in self.grids()):
             empty = pd.DataFrame()
             return MoveCheck(tuple(self.home_ids(pos)), target_id, new, empty, (), (), (), (), {}, tuple(blocked))
-        pv = self.plan.preview_move(pos, target_id)
+        pv = self.unit_plan().preview_move(self._local[pos], target_id)
         before_pieces = {v.grid_id: v.value for v in pv.before if v.rule == "contiguous"}
         sources = set(self.grid_of(pos))
         splits = {v.grid_id: int(v.value) for v in pv.after
@@ -368,7 +390,9 @@ class EditorModel:
         return check
 
     def _apply(self, step: Step) -> None:
-        step.records = [self.plan.move(pos, target) for pos, target in step.moves]
+        up = self.unit_plan(step.unit_id)
+        step.records = [(self.plan.move(pos, target), up.move(self._local[pos], target))
+                        for pos, target in step.moves]
         self._set_status(step.status_after)
 
     def _set_status(self, status: dict) -> None:
@@ -383,8 +407,10 @@ class EditorModel:
         if not self.undo_stack:
             return None
         step = self.undo_stack.pop()
-        for record in reversed(step.records):
-            self.plan.undo(record)
+        up = self.unit_plan(step.unit_id)
+        for whole, local in reversed(step.records):
+            self.plan.undo(whole)
+            up.undo(local)
         self._set_status(step.status_before)
         self.redo_stack.append(step)
         if self.unit != step.unit_id:
@@ -419,8 +445,7 @@ class EditorModel:
         status_before = {g: list(self._status.get(g, [])) for g in before_grids}
         n_before = sum(len(v) for v in status_before.values())
         result = repair(self.plan, uid, fixed_pos, **options)
-        new = np.asarray(result, dtype=object)[self._unit_pos] if not isinstance(result, Plan) \
-            else result.assignment.to_numpy(dtype=object)[self._unit_pos]
+        new = np.asarray(result.assignment, dtype=object)[self._unit_pos]
         old = self.grid_of(self._unit_pos)
         changed = new != old
         if np.any(changed & np.isin(self._unit_pos, fixed_pos)):
@@ -432,7 +457,7 @@ class EditorModel:
         step.status_before = status_before
         self._apply(step)
         after = {g: [] for g in set(before_grids) | set(self.grids())}
-        for v in self.plan.violations([r for r in RULES if r != "each_home_once"]):
+        for v in self.unit_plan().violations([r for r in RULES if r != "each_home_once"]):
             if v.grid_id in after:
                 after[v.grid_id].append(v)
         step.status_after = after
@@ -443,7 +468,7 @@ class EditorModel:
         self.redo_stack.clear()
         moved = pd.DataFrame({"home_id": self._home_ids[pos], "from_grid": old[changed], "to_grid": targets,
                               "households": self._hh[pos]})
-        return RepairResult(moved, n_before, sum(len(v) for v in after.values()))
+        return RepairResult(moved, n_before, sum(len(v) for v in after.values()), tuple(result.notes))
 
     # ------------------------------------------------------------------ reading the state
     def status(self, grid_id: str) -> list[Violation]:
@@ -561,6 +586,7 @@ class EditorModel:
             assignment = read_plan(path, self.homes).to_numpy(dtype=object)
         self.plan = Plan(self.homes, self.plan.graph, assignment, self.policy)
         self.locked_grids &= set(self.plan.grid_ids)
+        self.locked_homes.clear()
         self._reset_start()
         self.unit = self.unit
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import math
+import traceback
 from pathlib import Path
 
 import ipyleaflet as L
@@ -411,6 +412,9 @@ class EditorApp:
                 return fn(*args, **kwargs)
             except GridsimError as exc:
                 self._say(_esc(str(exc)), ok=False)
+            except Exception as exc:  # a bug must show in the app, not vanish into the kernel log
+                traceback.print_exc()
+                self._say(f"内部错误 (internal error): {_esc(type(exc).__name__)}: {_esc(exc)}", ok=False)
         return run
 
     def _on_unit(self, change) -> None:
@@ -518,6 +522,7 @@ class EditorApp:
                         f"<td class='gs-id'>{_esc(r.to_grid)}</td><td>{r.households}</td></tr>"
                         for r in moved.head(30).itertuples())
         more = f"<div class='gs-note'>… 另有 {len(moved) - 30} 处</div>" if len(moved) > 30 else ""
+        more += "".join(f"<div class='gs-note gs-repair-note'>{_esc(n)}</div>" for n in result.notes)
         self._say(
             f"修复完成：移动 {len(moved)} 处住户、{int(moved['households'].sum())} 户；本村社违规 "
             f"{result.violations_before} → {result.violations_after} 条 (repair moved {len(moved)} homes; "

@@ -110,7 +110,7 @@ def test_save_needs_explicit_choice_then_writes_files(app_page, ui_out_dir):
     assert header == "home_id,grid_id"
 
 
-def test_lasso_selects_homes_inside_polygon(app_page, homes):
+def test_lasso_select_then_repair(app_page, homes):
     page = app_page
     scene = _scene(page, homes)
     box = page.locator(f"path.gs-home-{scene['home']}").bounding_box()
@@ -125,3 +125,12 @@ def test_lasso_selects_homes_inside_polygon(app_page, homes):
                            arg=scene["home"], timeout=WAIT_MS)
     page.wait_for_selector(f"path.gs-sel-{scene['home']}", state="attached", timeout=WAIT_MS)
     assert "框选" in page.inner_text(".gs-message")
+
+    page.click("button.gs-repair")
+    page.wait_for_function("() => document.querySelector('.gs-message')?.textContent.includes('修复完成')",
+                           timeout=60_000)
+    assert page.locator(".gs-repair-moved tr").count() > 1  # the homes it moved, under a header row
+    page.wait_for_function("() => Number(document.querySelector('.gs-diff-homes')?.textContent) > 0",
+                           timeout=WAIT_MS)
+    page.click("button.gs-undo")
+    _wait_text(page, ".gs-diff-homes", "0")
