@@ -312,3 +312,36 @@ def test_repair_keeps_grids_with_locked_homes(line_village):
     assert any("保持不变" in n for n in result.notes)
     assert result.moved.empty and result.violations_after == 1
     assert [m.plan.grid_of(h) for h in ("h2", "h3", "h4")] == ["B", "B", "B"]
+
+
+# ------------------------------------------------------------------ the widgets' handlers, without a browser
+def test_app_handlers_follow_the_model(tmp_path):
+    pytest.importorskip("ipyleaflet")
+    from gridsim.editor import build_app
+
+    app = build_app(unit="wanfo", out_dir=tmp_path)
+    m = app.model
+    home = m.home_ids(m.unit_positions[:1])[0]
+    source = m.grid_of(m.unit_positions[:1])[0]
+    target = next(g for g in m.grids() if g != source)
+    app._on_home_click(properties={"home_id": home})
+    assert home in app.selection_html.value
+    app.target.value = target
+    assert f"data-grid='{target}'" in app.preview_html.value
+    colour = app._colour(target)
+    app.move_btn.click()
+    feature = next(f for f in app.homes_layer.data["features"] if f["properties"]["home_id"] == home)
+    assert feature["properties"]["style"]["fillColor"] == colour
+    assert "gs-diff-homes'>1<" in app.diff_html.value
+    app.unit_select.value = "chapeng"  # undo in another unit brings the editor back to wanfo
+    app.undo_btn.click()
+    assert m.unit == "wanfo" and app.unit_select.value == "wanfo" and m.diff().homes == 0
+    app.save_name.value = "p"
+    app.save_btn.click()
+    assert "未保存" in app.message_html.value and not (tmp_path / "p.csv").exists()
+    app.allow_violations.value = True
+    app.save_btn.click()
+    assert (tmp_path / "p.csv").exists() and (tmp_path / "p_violations.csv").exists()
+    app.load_path.value = "p.csv"
+    app.load_btn.click()
+    assert "已载入" in app.message_html.value

@@ -91,6 +91,7 @@ class EditorApp:
         self.repair_options = {"seed": repair_seed, "time_limit": repair_time_limit}
         self._colours: dict[str, dict[str, str]] = {}
         self._unit_features: dict[str, list] = {}
+        self._follow_model = False
         self._build(tiles)
         self._open_unit()
 
@@ -418,6 +419,8 @@ class EditorApp:
         return run
 
     def _on_unit(self, change) -> None:
+        if self._follow_model:  # the selector is only catching up with the model (undo/redo elsewhere)
+            return
         self.model.unit = change["new"]
         self.target.value = None
         self._say(f"已打开 {_esc(self.model.unit_names.get(self.model.unit, self.model.unit))} (unit opened)")
@@ -475,11 +478,12 @@ class EditorApp:
         self._after_history(unit, f"已重做：{_esc(step.label)} (redone)")
 
     def _after_history(self, unit_before: str, message: str) -> None:
-        if self.model.unit != unit_before:
-            with self.unit_select.hold_trait_notifications():
-                self.unit_select.unobserve_all("value")
+        if self.model.unit != unit_before:  # the step was in another unit: show that unit
+            self._follow_model = True
+            try:
                 self.unit_select.value = self.model.unit
-                self.unit_select.observe(self._guard(self._on_unit), names="value")
+            finally:
+                self._follow_model = False
             self._open_unit()
         else:
             self.refresh()
@@ -570,6 +574,10 @@ def _preview_html(check: MoveCheck, m: EditorModel) -> str:
                             for t in ("households", "resident_households", "key_households", "homes"))
             rows.append(f"<tr data-grid='{_esc(gid)}'><td class='gs-id'>{label}</td>{cells}</tr>")
         parts.append(f"<table class='gs-table gs-preview-table'>{head}{''.join(rows)}</table>")
+    emptied = [g for g in check.counts.index if g != check.target and int(check.counts.loc[g, "homes_after"]) == 0]
+    if emptied:
+        parts.append("<div class='gs-note gs-emptied'>移动后以下网格清空并取消 (these grids would be emptied and "
+                     "disappear)：" + "、".join(_esc(g) for g in emptied) + "</div>")
     if check.splits:
         parts.append("<div class='gs-bad gs-splits'>⚠ 原网格将断开 (source grid would fall apart)：" +
                      "；".join(f"{_esc(g)} 分成 {k} 块" for g, k in check.splits.items()) + "</div>")
