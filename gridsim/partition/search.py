@@ -243,6 +243,66 @@ class LocalSearch:
                             break
         self.reset(best_lab)
 
+    def recombine(self, rng: np.random.Generator, rounds: int, cost: np.ndarray) -> int:
+        """Merge two neighbouring grids and split the union again along a random spanning tree (as in
+        GerryChain's ReCom), taking the split with the least penalty; keep it if the objective improves.
+
+        This moves whole chunks at once, which single-home moves cannot do when big buildings block each
+        other. ``cost``: spanning-tree edge costs per edge of the unit (as in construction). Returns the
+        number of accepted recombinations.
+        """
+        from .construct import _preorder, spanning_tree
+
+        e = self.p.edges
+        if len(e) == 0 or self.k < 2:
+            return 0
+        accepted = 0
+        a, b = self.p.a, self.p.b
+        for _ in range(rounds):
+            lab = np.asarray(self.lab)
+            cut = np.flatnonzero(lab[e[:, 0]] != lab[e[:, 1]])
+            if len(cut) == 0:
+                break
+            bad = [g for g in range(self.k) if self.cnt[g] and self.pen(self.sa[g], self.sb[g]) > 0]
+            pick = cut
+            if bad:
+                hot = np.isin(lab[e[cut, 0]], bad) | np.isin(lab[e[cut, 1]], bad)
+                if hot.any():
+                    pick = cut[hot]
+            i = int(pick[rng.integers(len(pick))])
+            p, q = int(lab[e[i, 0]]), int(lab[e[i, 1]])
+            nodes = np.flatnonzero((lab == p) | (lab == q))
+            local = np.full(self.p.n, -1)
+            local[nodes] = np.arange(len(nodes))
+            sel = (local[e[:, 0]] >= 0) & (local[e[:, 1]] >= 0)
+            le = local[e[sel]]
+            tree = spanning_tree(len(nodes), le, cost[sel], rng, jitter=1.0)
+            if len(tree) != len(nodes) - 1:
+                continue
+            root = int(rng.integers(len(nodes)))
+            order, _, size, tin = _preorder(len(nodes), tree, root)
+            ca = np.r_[0, np.cumsum(a[nodes][order])]
+            cb = np.r_[0, np.cumsum(b[nodes][order])]
+            pa, pb = ca[tin + size] - ca[tin], cb[tin + size] - cb[tin]
+            ta, tb = pa[root], pb[root]
+            pen = (np.maximum(0, pa - self.A) + np.maximum(0, self.B - pb)
+                   + np.maximum(0, ta - pa - self.A) + np.maximum(0, self.B - (tb - pb)))
+            pen[root] = np.iinfo(np.int64).max
+            cand = np.flatnonzero(pen == pen.min())
+            v = int(cand[rng.integers(len(cand))])
+            side = np.zeros(len(nodes), dtype=bool)
+            side[order[tin[v]:tin[v] + size[v]]] = True
+            before = self.key()
+            old = [self.lab[x] for x in nodes.tolist()]
+            for x, s in zip(nodes.tolist(), side.tolist()):
+                self.apply(x, p if s else q)
+            if self.key() < before:
+                accepted += 1
+            else:
+                for x, g in zip(nodes.tolist(), old):
+                    self.apply(x, g)
+        return accepted
+
     def reset(self, labels) -> None:
         heir = self.heir
         self.__init__(self.p, np.asarray(labels), _mode_of(self.order))

@@ -42,7 +42,8 @@ class Effort:
     trees: int = 24  # spanning trees peeled
     polish: int = 3  # best constructions that get the local search
     anneal_per_home: float = 6.0  # annealing steps per home (compactness)
-    penalty_steps: int = 20000  # annealing steps on the penalty when climbing leaves a grid outside the limits
+    recombinations: int = 400  # merge-and-split attempts when climbing leaves a grid outside the limits
+    penalty_steps: int = 20000  # annealing steps on the penalty when that still leaves one outside
 
 
 @dataclass
@@ -118,6 +119,7 @@ def _solve_piece(prob: UnitProblem, ks: list[int], mode: str, rng: np.random.Gen
     if prob.n == 1 or ks == [1]:
         return np.zeros(prob.n, dtype=np.int64), int(prob.penalty(prob.a.sum(), prob.b.sum())), False
     blocks = _blocks(prob) if mode == "repair" else None
+    cost = _tree_cost(prob)
     best: tuple | None = None
     hit = False
     for k in ks:
@@ -134,6 +136,9 @@ def _solve_piece(prob: UnitProblem, ks: list[int], mode: str, rng: np.random.Gen
         for _, lab in built[:effort.polish]:
             ls = LocalSearch(prob, lab, mode)
             ls.climb(rng)
+            if ls.penalty():
+                ls.recombine(rng, effort.recombinations, cost)
+                ls.climb(rng)
             if ls.penalty():
                 ls.anneal_penalty(rng, effort.penalty_steps)
                 ls.climb(rng)
