@@ -146,6 +146,7 @@ def test_undo_redo_diff(line_village):
     m.move(NEW_GRID)
     d = m.diff()
     assert (d.homes, d.households) == (2, 100)
+    assert d.households_optimizer == 100  # old A keeps h1, h2 (h3 counts); old B keeps h5, h6 (h4 counts)
     assert set(d.moved["home_id"]) == {"h3", "h4"}
     assert m.undo() is not None and m.undo() is not None and m.undo() is None
     pd.testing.assert_series_equal(m.plan.assignment, start)

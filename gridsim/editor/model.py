@@ -118,12 +118,14 @@ class Step:
 
 @dataclass(frozen=True)
 class Diff:
-    """Difference from the starting plan: homes whose grid changed and their households."""
+    """Difference from the starting plan: homes whose grid id changed and their households; and the
+    optimizer's measure (``households_optimizer``), under which merging whole grids moves nobody."""
 
     homes: int
     households: int
     homes_in_unit: int
     households_in_unit: int
+    households_optimizer: int  # Plan.moved_households: each old grid's households stay with its largest part
     moved: pd.DataFrame  # home_id, unit_id, from_grid, to_grid, households
 
 
@@ -507,7 +509,7 @@ class EditorModel:
         moved = pd.DataFrame({"home_id": self._home_ids[pos], "unit_id": self._unit_of[pos],
                               "from_grid": self.start[pos], "to_grid": now[pos], "households": self._hh[pos]})
         return Diff(int(changed.sum()), int(self._hh[changed].sum()), int(in_unit.sum()),
-                    int(self._hh[in_unit].sum()), moved)
+                    int(self._hh[in_unit].sum()), self.plan.moved_households(self.start), moved)
 
     def grid_frame(self, unit: str | None = None):
         """Dissolved grid outlines (metres) with counts and rule status: one unit, or all with

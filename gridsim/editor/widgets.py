@@ -352,7 +352,10 @@ class EditorApp:
             f"<span class='gs-diff-homes'>{d.homes_in_unit}</span> 处住户、"
             f"<span class='gs-diff-hh'>{d.households_in_unit}</span> 户；全街道 {d.homes} 处、{d.households} 户"
             f" <span class='gs-note'>(homes / households moved: unit {d.homes_in_unit} / "
-            f"{d.households_in_unit}, all {d.homes} / {d.households})</span></div>")
+            f"{d.households_in_unit}, all {d.homes} / {d.households})</span>"
+            f"<br>按优化器口径（整格合并不算移动）移动 <span class='gs-diff-opt'>{d.households_optimizer}</span> 户 "
+            f"<span class='gs-note'>(households moved as the optimizer counts them: merging whole grids moves "
+            f"nobody)</span></div>")
 
     def _draw_overview(self) -> None:
         m = self.model
@@ -584,6 +587,11 @@ def _preview_html(check: MoveCheck, m: EditorModel) -> str:
     if check.broken:
         parts.append("<div class='gs-bad gs-broken'>将违反 (would break)：<br>" +
                      "<br>".join(_esc(v.message) for v in check.broken) + "</div>")
+    broken_keys = {(v.rule, v.grid_id) for v in check.broken}
+    still = [v for v in check.after if (v.rule, v.grid_id) not in broken_keys]
+    if still:
+        parts.append("<div class='gs-bad gs-still'>移动后仍违反 (still broken after the move)：<br>" +
+                     "<br>".join(_esc(v.message) for v in still) + "</div>")
     if check.fixed:
         parts.append("<div class='gs-good gs-fixed'>将修复 (would fix)：<br>" +
                      "<br>".join(_esc(v.message) for v in check.fixed) + "</div>")
