@@ -337,6 +337,14 @@ def test_app_handlers_follow_the_model(tmp_path):
     app.unit_select.value = "chapeng"  # undo in another unit brings the editor back to wanfo
     app.undo_btn.click()
     assert m.unit == "wanfo" and app.unit_select.value == "wanfo" and m.diff().homes == 0
+    app.lock_grid.value = target  # a locked grid takes no home: the move is refused in the app
+    app.lock_grid_btn.click()
+    app._on_home_click(properties={"home_id": home})
+    app.target.value = target
+    assert "gs-blocked" in app.preview_html.value
+    app.move_btn.click()
+    assert "锁定" in app.message_html.value and m.diff().homes == 0
+    app.unlock_grid_btn.click()
     app.save_name.value = "p"
     app.save_btn.click()
     assert "未保存" in app.message_html.value and not (tmp_path / "p.csv").exists()
@@ -346,3 +354,17 @@ def test_app_handlers_follow_the_model(tmp_path):
     app.load_path.value = "p.csv"
     app.load_btn.click()
     assert "已载入" in app.message_html.value
+
+
+def test_load_refuses_a_grid_across_units(baseline, tmp_path):
+    village = _register([("a1", 150, 120, 1, 0.0), ("a2", 150, 120, 1, 50.0)], unit="v1")
+    other = _register([("b1", 150, 120, 1, 500.0), ("b2", 150, 120, 1, 550.0)], unit="v2")
+    homes = gpd.GeoDataFrame(pd.concat([village, other], ignore_index=True), crs="EPSG:4548")
+    edges = pd.DataFrame({"home_a": ["a1", "b1"], "home_b": ["a2", "b2"]})
+    m = EditorModel(Plan(homes, graph_from_edges(homes, edges), ["A", "A", "B", "B"], baseline), unit="v1")
+    bad = tmp_path / "across.csv"
+    bad.write_text("home_id,grid_id\na1,A\na2,X\nb1,X\nb2,B\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        m.load(bad)
+    assert any(p.value == "X" for p in err.value.problems)
+    assert m.plan.grid_of("a2") == "A"  # nothing changed

@@ -46,18 +46,6 @@ NEW_GRID = "__new__"
 
 SELECT_MODES = ("replace", "add", "remove", "toggle")
 
-#: Chinese + English labels of the columns of :meth:`EditorModel.grid_table`
-TABLE_LABELS = {
-    "grid_id": "网格 grid",
-    "households": "户数 households",
-    "planned": "规划户数 planned",
-    "resident_households": "常住户 resident",
-    "key_households": "五必访户 key",
-    "homes": "房屋数 homes",
-    "status": "规则状态 rule status",
-    "locked": "锁定 locked",
-}
-
 VIOLATION_LABELS = {
     "rule": "规则 rule", "label": "规则名称 rule name", "clause": "条款 clause", "grid_id": "网格 grid_id",
     "unit_id": "村社 unit_id", "value": "实际值 value", "limit": "限值 limit", "message": "说明 message",
@@ -188,13 +176,12 @@ class EditorModel:
              unit: str | None = None, edges=None, repair=None) -> "EditorModel":
         """Read a register (default: the embedded Shihe data), build the adjacency, and open a plan:
         ``plan_csv`` if given, else the register's ``column`` (today's map)."""
-        from ..graph import build_graph, graph_from_edges
-        from ..policy import load_policy
-        from ..registers import read_homes, read_layer
-
         import pyogrio
 
+        from ..graph import build_graph, graph_from_edges
         from ..paths import SHIHE_GPKG
+        from ..policy import load_policy
+        from ..registers import read_homes, read_layer
 
         source = Path(homes_path) if homes_path is not None else SHIHE_GPKG
         homes = read_homes(source)
@@ -207,6 +194,7 @@ class EditorModel:
         policy = load_policy(scenario)
         plan = (Plan.from_csv(plan_csv, homes, graph, policy) if plan_csv is not None
                 else Plan.from_column(homes, graph, column, policy))
+        _refuse_grids_across_units(plan, str(plan_csv) if plan_csv is not None else f"{source}:{column}")
         return cls(plan, unit=unit, units=units, repair=repair)
 
     def _reset_start(self) -> None:
@@ -473,10 +461,6 @@ class EditorModel:
         return RepairResult(moved, n_before, sum(len(v) for v in after.values()), tuple(result.notes))
 
     # ------------------------------------------------------------------ reading the state
-    def status(self, grid_id: str) -> list[Violation]:
-        """Rules the grid breaks now."""
-        return list(self._status.get(grid_id, []))
-
     def grid_table(self, unit: str | None = None) -> pd.DataFrame:
         """One row per grid of the unit: counts, rule status (Chinese), lock; ``households`` is the
         planned count in a community (三(一)1) and the household count in a village (三(一)2)."""
@@ -494,11 +478,6 @@ class EditorModel:
         cols = ["grid_id", "households", "resident_households", "key_households", "homes", "ok", "status",
                 "rules", "locked"]
         return pd.DataFrame(rows, columns=cols)
-
-    def violations(self, unit: str | None = None) -> list[Violation]:
-        """Broken rules of one unit's grids (default: current unit), as kept by the session."""
-        uid = self.unit if unit is None else unit
-        return [v for g in self.grids(uid) for v in self._status.get(g, [])]
 
     def diff(self) -> Diff:
         """Homes (and their households) whose grid differs from the starting plan."""
@@ -586,7 +565,9 @@ class EditorModel:
             from ..registers import read_plan
 
             assignment = read_plan(path, self.homes).to_numpy(dtype=object)
-        self.plan = Plan(self.homes, self.plan.graph, assignment, self.policy)
+        plan = Plan(self.homes, self.plan.graph, assignment, self.policy)
+        _refuse_grids_across_units(plan, str(path))
+        self.plan = plan
         self.locked_grids &= set(self.plan.grid_ids)
         self.locked_homes.clear()
         self._reset_start()
@@ -622,6 +603,17 @@ class EditorModel:
                                               "住户不在任何网格多边形内 (home lies in no grid polygon)")
                                       for p in missing[:50]])
         return assignment
+
+
+def _refuse_grids_across_units(plan: Plan, source: str) -> None:
+    """三(一): a grid lies inside one unit. The editor works unit by unit, so a plan with a grid across
+    units is refused as input (naming the grids) rather than shown with half a grid's counts."""
+    bad = plan.violations(["within_unit"])
+    if bad:
+        raise InputError(source, [Problem(source, None, "grid_id", v.grid_id,
+                                          f"网格跨越多个村社 {v.unit_id}，请先在方案文件中拆分 "
+                                          f"(grid spans several units; split it in the plan file first)")
+                                  for v in bad])
 
 
 def _by_grid(violations: Iterable[Violation], grids) -> dict:

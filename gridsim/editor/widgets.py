@@ -414,8 +414,8 @@ class EditorApp:
         def run(*args, **kwargs):
             try:
                 return fn(*args, **kwargs)
-            except GridsimError as exc:
-                self._say(_esc(str(exc)), ok=False)
+            except GridsimError as exc:  # user-facing; InputError lists one problem per line
+                self._say(_esc(str(exc)).replace("\n", "<br>"), ok=False)
             except Exception as exc:  # a bug must show in the app, not vanish into the kernel log
                 traceback.print_exc()
                 self._say(f"内部错误 (internal error): {_esc(type(exc).__name__)}: {_esc(exc)}", ok=False)
