@@ -113,6 +113,7 @@ def app_page(browser, voila_url):
 
     context.route("**/*", route)
     page = context.new_page()
+    page.on("websocket", lambda ws: None if ws.url.startswith("ws://127.0.0.1") else external.append(ws.url))
     page.set_default_timeout(30_000)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(voila_url, timeout=APP_READY_MS)

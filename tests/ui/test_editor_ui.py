@@ -34,6 +34,22 @@ def _clickable_home(page) -> str:
     return home
 
 
+def _click_inside(page, selector: str) -> None:
+    """Click a pixel where the element itself is on top (a polygon's box centre may lie outside it)."""
+    point = page.evaluate("""sel => {
+        const el = document.querySelector(sel);
+        el.scrollIntoView({block: 'center'});
+        const r = el.getBoundingClientRect();
+        for (let i = 1; i < 12; i++) for (let j = 1; j < 12; j++) {
+            const x = r.x + r.width * i / 12, y = r.y + r.height * j / 12;
+            if (document.elementFromPoint(x, y) === el) return [x, y];
+        }
+        return null;
+    }""", selector)
+    assert point, f"nothing of {selector} is clickable"
+    page.mouse.click(*point)
+
+
 def _scene(page, homes) -> dict:
     """A clickable home of the UI unit, its grid, and another grid of the unit to move it to."""
     home = _clickable_home(page)
@@ -134,3 +150,12 @@ def test_lasso_select_then_repair(app_page, homes):
                            timeout=WAIT_MS)
     page.click("button.gs-undo")
     _wait_text(page, ".gs-diff-homes", "0")
+
+
+def test_overview_click_opens_that_unit(app_page):
+    page = app_page
+    page.wait_for_selector("path.gs-ov-unit-chapeng", state="attached", timeout=WAIT_MS)
+    _click_inside(page, "path.gs-ov-unit-chapeng")
+    page.wait_for_selector(".gs-table-box tr[data-grid^='chapeng-']", timeout=WAIT_MS)
+    page.wait_for_selector("path.gs-home[class*='gs-home-chapeng']", state="attached", timeout=WAIT_MS)
+    assert page.locator("path.gs-home[class*='gs-home-wanfo']").count() == 0
