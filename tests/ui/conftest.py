@@ -36,6 +36,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
+def ui_unit() -> str:
+    return UI_UNIT
+
+
+@pytest.fixture(scope="session")
 def ui_out_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("editor_out")
 

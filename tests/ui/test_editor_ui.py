@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import UI_UNIT
-
 WAIT_MS = 30_000
 
 
 @pytest.fixture(scope="module")
-def homes():
+def homes(ui_unit):
     from gridsim.registers import read_homes
 
     h = read_homes()
-    return h[h["unit_id"] == UI_UNIT].set_index("home_id")
+    return h[h["unit_id"] == ui_unit].set_index("home_id")
 
 
 def _clickable_home(page) -> str:
