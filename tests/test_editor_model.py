@@ -325,7 +325,11 @@ def test_app_handlers_follow_the_model(tmp_path):
     home = m.home_ids(m.unit_positions[:1])[0]
     source = m.grid_of(m.unit_positions[:1])[0]
     target = next(g for g in m.grids() if g != source)
-    app._on_home_click(properties={"home_id": home})
+    feature = next(f for f in app.homes_layer.data["features"] if f["properties"]["home_id"] == home)
+    for event in ("mouseover", "click"):  # as the map's JavaScript reports them
+        app.homes_layer._handle_mouse_events(None, {"event": event, "feature": feature,
+                                                    "properties": feature["properties"]}, [])
+    assert home in app.hover_html.value and source in app.hover_html.value
     assert home in app.selection_html.value
     app.target.value = target
     assert f"data-grid='{target}'" in app.preview_html.value

@@ -117,6 +117,7 @@ class EditorApp:
         self.selection_layer = L.GeoJSON(data=_fc([]), name="已选 selection", point_style={"radius": 9})
         self.homes_layer = L.GeoJSON(data=_fc([]), name="住户 homes", point_style={"radius": 6})
         self.homes_layer.on_click(self._guard(self._on_home_click))
+        self.homes_layer.on_hover(self._guard(self._on_home_hover))
         for layer in (self.unit_layer, self.outline_layer, self.selection_layer, self.homes_layer):
             self.map.add(layer)
         self.draw = L.DrawControl(
@@ -131,6 +132,7 @@ class EditorApp:
                                            tooltip="画多边形选择时替换或添加 (polygon replaces or adds)")
         self.select_mode.add_class("gs-select-mode")
         self.selection_html = _html("gs-selection")
+        self.hover_html = _html("gs-hover", "<span class='gs-note'>鼠标移到住户上查看信息 (hover a home)</span>")
         self.target = W.Dropdown(description="移入网格", layout=W.Layout(width="320px"))
         self.target.add_class("gs-target")
         self.target.observe(self._guard(lambda _: self._show_preview()), names="value")
@@ -185,7 +187,7 @@ class EditorApp:
         self.overview_html = _html("gs-overview-table")
 
         side = W.VBox([
-            self.selection_html, self.select_mode, self.target,
+            self.hover_html, self.selection_html, self.select_mode, self.target,
             W.HBox([self.move_btn, self.undo_btn, self.redo_btn, self.clear_btn]),
             self.preview_html, self.message_html,
             W.HBox([self.repair_btn]),
@@ -436,6 +438,12 @@ class EditorApp:
         self.model.select([hid], mode="toggle")
         self._draw_selection()
         self._show_preview()
+
+    def _on_home_hover(self, feature=None, **event) -> None:
+        props = (feature or {}).get("properties") or event.get("properties") or {}
+        if "home_id" in props:
+            self.hover_html.value = (f"<span class='gs-note'>住户 home {_esc(props['home_id'])}：{props['households']} 户，"
+                                     f"网格 grid {_esc(props.get('grid_id'))}</span>")
 
     def _on_draw(self, target, action, geo_json) -> None:
         if action != "created":
