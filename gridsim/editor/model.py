@@ -19,8 +19,8 @@ What the model keeps, and why:
 * locks on grids and homes: a locked home never moves, a locked grid neither gains nor loses homes,
   neither by hand nor by repair.
 
-Saving writes ``<name>.csv`` (``home_id,grid_id``) and ``<name>.gpkg`` (dissolved grid outlines with
-their counts and rule status); a plan that breaks a rule is saved only when asked explicitly
+Saving writes ``<name>.csv`` (``home_id,grid_id``), ``<name>_summary.csv`` (one row per grid, as the
+optimizer writes it) and ``<name>.gpkg`` (dissolved grid outlines with their counts and rule status); a plan that breaks a rule is saved only when asked explicitly
 (``allow_violations=True``) and then ``<name>_violations.csv`` is written beside it.
 """
 
@@ -37,7 +37,7 @@ import pandas as pd
 import shapely
 
 from ..errors import GridsimError, InputError, Problem
-from ..plan import RULES, Plan, Violation
+from ..plan import RULES, SUMMARY_LABELS, Plan, Violation
 from .outlines import GridOutlines, LonLat
 from .unitplan import unit_plan
 
@@ -517,8 +517,8 @@ class EditorModel:
 
     # ------------------------------------------------------------------ save and load
     def save(self, path, allow_violations: bool = False) -> SaveResult:
-        """Write ``<path>.csv`` (``home_id,grid_id``) and ``<path>.gpkg`` (layer ``grids``: dissolved
-        outlines with counts and status). A plan that breaks rules needs ``allow_violations=True``;
+        """Write ``<path>.csv`` (``home_id,grid_id``), ``<path>_summary.csv`` (per grid, bilingual
+        headers) and ``<path>.gpkg`` (layer ``grids``: dissolved outlines with counts and status). A plan that breaks rules needs ``allow_violations=True``;
         then ``<path>_violations.csv`` lists them. Nothing is written when refused; files appear
         together (written to temporary names, then renamed)."""
         stem = Path(path)
@@ -532,13 +532,16 @@ class EditorModel:
                 f"方案违反 {len(violations)} 条规则，未保存；如确需保存，请选择“允许保存违规方案”"
                 f" (the plan breaks {len(violations)} rules; nothing saved — choose to save despite violations)")
         stem.parent.mkdir(parents=True, exist_ok=True)
-        targets = {"csv": stem.with_suffix(".csv"), "gpkg": stem.with_suffix(".gpkg")}
+        targets = {"csv": stem.with_suffix(".csv"), "summary": stem.parent / f"{stem.name}_summary.csv",
+                   "gpkg": stem.with_suffix(".gpkg")}
         if violations:
             targets["violations"] = stem.parent / f"{stem.name}_violations.csv"
         tmp_dir = Path(tempfile.mkdtemp(prefix=".gridsim-save-", dir=stem.parent))
         try:
             tmp = {k: tmp_dir / p.name for k, p in targets.items()}
             self.plan.to_csv(tmp["csv"])
+            self.plan.summary().rename(columns=SUMMARY_LABELS).to_csv(tmp["summary"], index=False,
+                                                                     encoding="utf-8-sig")
             frame = self.grid_frame("all")
             frame.to_file(tmp["gpkg"], layer="grids", driver="GPKG", engine="pyogrio")
             if violations:

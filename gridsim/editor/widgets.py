@@ -572,6 +572,9 @@ class EditorApp:
 def _preview_html(check: MoveCheck, m: EditorModel) -> str:
     """The move preview: both grids' counts before → after, rules broken/fixed, split source grids."""
     parts = []
+    if not check.homes and len(check.blocked) == 1:  # e.g. just after a move: the selection sits in the target
+        return ("<div class='gs-preview-box'><b>移动预览 preview</b><div class='gs-note gs-nothing'>所选住户已在该网格"
+                "，请选择其他网格或住户 (the selection is already in this grid)</div></div>")
     if check.blocked:
         parts.append("<div class='gs-bad gs-blocked'>不能移动 (not allowed)：" +
                      "；".join(_esc(b) for b in check.blocked) + "</div>")

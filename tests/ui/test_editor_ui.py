@@ -118,7 +118,7 @@ def test_save_needs_explicit_choice_then_writes_files(app_page, ui_out_dir):
     page.check(".gs-allow input[type=checkbox]")
     page.click("button.gs-save")
     page.wait_for_selector(".gs-saved-file", timeout=WAIT_MS)
-    for name in ("ui_plan.csv", "ui_plan.gpkg", "ui_plan_violations.csv"):
+    for name in ("ui_plan.csv", "ui_plan_summary.csv", "ui_plan.gpkg", "ui_plan_violations.csv"):
         assert (ui_out_dir / name).exists(), name
     header = (ui_out_dir / "ui_plan.csv").read_text(encoding="utf-8").splitlines()[0]
     assert header == "home_id,grid_id"
