@@ -20,8 +20,9 @@ What the model keeps, and why:
   neither by hand nor by repair.
 
 Saving writes ``<name>.csv`` (``home_id,grid_id``), ``<name>_summary.csv`` (one row per grid, as the
-optimizer writes it) and ``<name>.gpkg`` (dissolved grid outlines with their counts and rule status); a plan that breaks a rule is saved only when asked explicitly
-(``allow_violations=True``) and then ``<name>_violations.csv`` is written beside it.
+optimizer writes it) and ``<name>.gpkg`` (dissolved grid outlines with their counts and rule status);
+a plan that breaks a rule is saved only when asked explicitly (``allow_violations=True``) and then
+``<name>_violations.csv`` is written beside it.
 """
 
 from __future__ import annotations
@@ -150,11 +151,11 @@ class EditorModel:
         self.homes = plan.homes
         self.policy = plan.policy
         self._unit_of = self.homes["unit_id"].to_numpy(dtype=object)
-        self._type_of_unit = dict(zip(self.homes["unit_id"], self.homes["unit_type"]))
+        self.unit_types = dict(zip(self.homes["unit_id"], self.homes["unit_type"]))
         self._home_ids = self.homes["home_id"].to_numpy(dtype=object)
-        self._hh = self.homes["households"].to_numpy(np.int64)
-        self._xy = self.homes[["x", "y"]].to_numpy(dtype=float)
-        self.unit_ids: list[str] = sorted(self._type_of_unit)
+        self.household_counts = self.homes["households"].to_numpy(np.int64)  # per home, register order
+        self.xy = self.homes[["x", "y"]].to_numpy(dtype=float)  # metres, register order
+        self.unit_ids: list[str] = sorted(self.unit_types)
         self._positions_of_unit = {u: np.flatnonzero(self._unit_of == u) for u in self.unit_ids}
         self._local = np.empty(len(self.homes), dtype=np.int64)  # position inside its own unit
         for pos in self._positions_of_unit.values():
@@ -214,7 +215,7 @@ class EditorModel:
 
     @unit.setter
     def unit(self, unit_id: str) -> None:
-        if unit_id not in self._type_of_unit:
+        if unit_id not in self.unit_types:
             raise GridsimError(f"未知村社 (unknown unit): {unit_id!r}; 可用 (available): {self.unit_ids}")
         self._unit = unit_id
         self._unit_pos = self._positions_of_unit[unit_id]
@@ -230,7 +231,7 @@ class EditorModel:
 
     @property
     def unit_type(self) -> str:
-        return self._type_of_unit[self.unit]
+        return self.unit_types[self.unit]
 
     @property
     def unit_positions(self) -> np.ndarray:
@@ -300,7 +301,7 @@ class EditorModel:
         geom = shapely.geometry.shape(polygon) if isinstance(polygon, dict) else polygon
         if crs is not None:
             geom = self.lonlat.to_metres(geom)
-        xy = self._xy[self._unit_pos]
+        xy = self.xy[self._unit_pos]
         inside = shapely.contains_xy(geom, xy[:, 0], xy[:, 1])
         return self.select(self._unit_pos[inside].tolist(), mode)
 
@@ -457,7 +458,7 @@ class EditorModel:
         self.undo_stack.append(step)
         self.redo_stack.clear()
         moved = pd.DataFrame({"home_id": self._home_ids[pos], "from_grid": old[changed], "to_grid": targets,
-                              "households": self._hh[pos]})
+                              "households": self.household_counts[pos]})
         return RepairResult(moved, n_before, sum(len(v) for v in after.values()), tuple(result.notes))
 
     # ------------------------------------------------------------------ reading the state
@@ -486,9 +487,10 @@ class EditorModel:
         in_unit = changed & (self._unit_of == self.unit)
         pos = np.flatnonzero(changed)
         moved = pd.DataFrame({"home_id": self._home_ids[pos], "unit_id": self._unit_of[pos],
-                              "from_grid": self.start[pos], "to_grid": now[pos], "households": self._hh[pos]})
-        return Diff(int(changed.sum()), int(self._hh[changed].sum()), int(in_unit.sum()),
-                    int(self._hh[in_unit].sum()), self.plan.moved_households(self.start), moved)
+                              "from_grid": self.start[pos], "to_grid": now[pos],
+                              "households": self.household_counts[pos]})
+        return Diff(int(changed.sum()), int(self.household_counts[changed].sum()), int(in_unit.sum()),
+                    int(self.household_counts[in_unit].sum()), self.plan.moved_households(self.start), moved)
 
     def grid_frame(self, unit: str | None = None):
         """Dissolved grid outlines (metres) with counts and rule status: one unit, or all with
@@ -497,12 +499,13 @@ class EditorModel:
 
         assign = self.plan.assignment.to_numpy(dtype=object)
         mask = np.ones(len(assign), dtype=bool) if unit == "all" else self._unit_of == (unit or self.unit)
-        groups = pd.Series(np.flatnonzero(mask & (assign != None))).groupby(assign[mask & (assign != None)])  # noqa: E711
+        mask &= pd.notna(assign)
+        groups = pd.Series(np.flatnonzero(mask)).groupby(assign[mask])
         rows, geoms = [], []
         for gid, pos in groups:
             t = self.plan.tally(gid)
             vs = self._status.get(gid, [])
-            rows.append({"grid_id": gid, "unit_id": t["unit_id"], "unit_type": self._type_of_unit[t["unit_id"]],
+            rows.append({"grid_id": gid, "unit_id": t["unit_id"], "unit_type": self.unit_types[t["unit_id"]],
                          "households": t["households"], "resident_households": t["resident_households"],
                          "key_households": t["key_households"], "homes": t["homes"], "ok": not vs,
                          "violations": ";".join(v.rule for v in vs)})
@@ -518,8 +521,8 @@ class EditorModel:
     # ------------------------------------------------------------------ save and load
     def save(self, path, allow_violations: bool = False) -> SaveResult:
         """Write ``<path>.csv`` (``home_id,grid_id``), ``<path>_summary.csv`` (per grid, bilingual
-        headers) and ``<path>.gpkg`` (layer ``grids``: dissolved outlines with counts and status). A plan that breaks rules needs ``allow_violations=True``;
-        then ``<path>_violations.csv`` lists them. Nothing is written when refused; files appear
+        headers) and ``<path>.gpkg`` (layer ``grids``: dissolved outlines with counts and status). A plan
+        that breaks rules needs ``allow_violations=True``; then ``<path>_violations.csv`` lists them. Nothing is written when refused; files appear
         together (written to temporary names, then renamed)."""
         stem = Path(path)
         if stem.suffix.lower() in (".csv", ".gpkg"):
@@ -590,7 +593,7 @@ class EditorModel:
             raise InputError(source, [Problem(source, None, "grid_id", None, "缺少必需列 (missing required column)")])
         if grids.crs is not None and self.homes.crs is not None and grids.crs != self.homes.crs:
             grids = grids.to_crs(self.homes.crs)
-        pts = shapely.points(self._xy)
+        pts = shapely.points(self.xy)
         tree = shapely.STRtree(grids.geometry.to_numpy())
         home_idx, poly_idx = tree.query(pts, predicate="intersects")
         assignment = np.full(len(pts), None, dtype=object)

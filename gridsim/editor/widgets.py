@@ -100,7 +100,7 @@ class EditorApp:
         m = self.model
         names = m.unit_names
         self.unit_select = W.Dropdown(
-            options=[(f"{names.get(u, u)} {u}（{'社区' if m._type_of_unit[u] == 'community' else '村'}）", u)
+            options=[(f"{names.get(u, u)} {u}（{'社区' if m.unit_types[u] == 'community' else '村'}）", u)
                      for u in m.unit_ids],
             value=m.unit, description="村（社区）", layout=W.Layout(width="360px"))
         self.unit_select.add_class("gs-unit")
@@ -230,8 +230,8 @@ class EditorApp:
         for gid in m.grids():
             self._colour(gid)
         pos = m.unit_positions
-        lon, lat = m.lonlat.points(m._xy[pos, 0], m._xy[pos, 1])
-        hh = m._hh[pos]
+        lon, lat = m.lonlat.points(m.xy[pos, 0], m.xy[pos, 1])
+        hh = m.household_counts[pos]
         self._feature_base = [
             {"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(float(x), 7), round(float(y), 7)]},
              "properties": {"home_id": hid, "households": int(h)}}
@@ -305,7 +305,7 @@ class EditorApp:
             self.selection_html.value = "<b>已选 0 户</b>（点击住户或框选）<span class='gs-note'>selected: none</span>"
         else:
             ids = m.home_ids(m.selection)
-            hh = int(m._hh[m.selection].sum())
+            hh = int(m.household_counts[m.selection].sum())
             shown = "、".join(_esc(h) for h in ids[:8]) + (" …" if n > 8 else "")
             self.selection_html.value = (f"<b>已选 {n} 处住户，{hh} 户</b> <span class='gs-note'>selected {n} homes, "
                                          f"{hh} households</span><br><span class='gs-selected-ids'>{shown}</span>")

@@ -78,7 +78,8 @@ def voila_url(tmp_path_factory, ui_out_dir):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"Voila did not answer in {SERVER_START_S} s; log: {(work / 'voila.log').read_text()[-3000:]}")
+                log_tail = (work / "voila.log").read_text()[-3000:]
+                pytest.fail(f"Voila did not answer in {SERVER_START_S} s; log: {log_tail}")
             time.sleep(0.3)
         yield url
     finally:
