@@ -13,7 +13,7 @@ from gridsim.errors import GridsimError
 from gridsim.partition import Effort, bin_packing_bound, lower_bounds, partition
 from gridsim.partition.instances import SHAPES, community, village
 
-FAST = Effort(trees=8, polish=2, anneal_per_home=2.0, recombinations=100, penalty_steps=3000)
+FAST = Effort(trees=8, polish=2, anneal_per_home=2.0, min_anneal=300, recombinations=100, penalty_steps=3000)
 
 
 def _check_conserved_and_legal(homes, result):

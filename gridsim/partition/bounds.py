@@ -103,6 +103,48 @@ def _names(prob: UnitProblem, idx: np.ndarray, k: int = 5) -> str:
     return "、".join(ids) + (f" 等 {len(idx)} 处" if len(idx) > k else "")
 
 
+def best_floor_count(a: np.ndarray, b: np.ndarray, capacity: int) -> int:
+    """The most ``b`` any set of these homes can hold with ``Σa ≤ capacity`` (0/1 knapsack)."""
+    best = np.zeros(capacity + 1, dtype=np.int64)
+    for ai, bi in zip(np.asarray(a).tolist(), np.asarray(b).tolist()):
+        if ai > capacity:
+            continue
+        if ai == 0:
+            best += bi
+            continue
+        best[ai:] = np.maximum(best[ai:], best[:-ai] + bi)
+    return int(best.max())
+
+
+def locked_groups(prob: UnitProblem) -> list[tuple[int, int, int]]:
+    """村民组/小区 that cannot be covered legally: ``(group code, grids needed, gate homes)``.
+
+    Every grid meeting a group either stays inside it or reaches outside through one of the group's
+    *gate* homes (homes with a neighbour outside the group), a different gate for each such grid. If no
+    set of the group's own homes can be a legal grid (its best resident count under the ceiling is below
+    the floor), every grid meeting the group must reach outside, so the group needs at least as many
+    gates as the grids its ``a`` requires (bin-packing bound). When it has fewer, no legal plan exists.
+    """
+    out = []
+    g = prob.group
+    if (g < 0).all() or len(prob.edges) == 0:
+        return out
+    e = prob.edges
+    ga, gb = g[e[:, 0]], g[e[:, 1]]
+    leave = ga != gb
+    gate = np.zeros(prob.n, dtype=bool)
+    gate[e[leave, 0]] = True
+    gate[e[leave, 1]] = True
+    for code in np.unique(g[g >= 0]):
+        idx = np.flatnonzero(g == code)
+        need = bin_packing_bound(prob.a[idx], prob.A)
+        gates = int(gate[idx].sum())
+        if need <= gates or best_floor_count(prob.a[idx], prob.b[idx], prob.A) >= prob.B:
+            continue
+        out.append((int(code), need, gates))
+    return out
+
+
 def diagnose(prob: UnitProblem, pieces: list[PieceBounds] | None = None) -> list[Diagnosis]:
     """Every structural reason the unit cannot meet all rules; empty when the bounds allow a legal plan."""
     pieces = piece_bounds(prob) if pieces is None else pieces
@@ -133,4 +175,14 @@ def diagnose(prob: UnitProblem, pieces: list[PieceBounds] | None = None) -> list
                                  f"{u}：{where}{a_word} {p.a} 户至少需要 {p.lower} 个网格（上限 {prob.A} 户），"
                                  f"但{b_word} {p.b} 户最多只够 {p.upper} 个网格达到下限 {prob.B} 户，上下限无法同时满足 "
                                  f"(needs ≥{p.lower} grids for the ceiling but the floor allows ≤{p.upper})"))
+    if prob.B > 0 and not out:
+        for code, need, gates in locked_groups(prob):
+            idx = np.flatnonzero(prob.group == code)
+            name = str(prob.group_ids[idx[0]])
+            out.append(Diagnosis(u, "group_locked",
+                                 f"{u}：{name}（{len(idx)} 处住户，{a_word} {int(prob.a[idx].sum())} 户、{b_word} "
+                                 f"{int(prob.b[idx].sum())} 户）至少要分 {need} 个网格，但其中任何不超过 {prob.A} 户的组合"
+                                 f"{b_word}都不足 {prob.B} 户，每个网格都须与相邻村民组/小区合并，而它只有 {gates} 处住户与外部相邻，"
+                                 f"至多 {gates} 个网格能做到 (a low-occupancy group needs {need} grids but only {gates} of "
+                                 f"its homes touch other groups)"))
     return out

@@ -39,10 +39,12 @@ class UnitProblem:
     edges: np.ndarray  # (m, 2) local, i < j
     weight: np.ndarray  # (m,)
     length: np.ndarray  # (m,) metres (NaN if unknown)
+    road: np.ndarray  # (m,) edge crosses a road
     group: np.ndarray  # group code per home (-1 if none)
     old: np.ndarray  # code of today's grid per home (-1 if none)
     xy: np.ndarray  # (n, 2) coordinates, NaN if unknown
     home_ids: np.ndarray
+    group_ids: np.ndarray  # 村民组/小区 id per home (None if none)
 
     @property
     def n(self) -> int:
@@ -70,8 +72,10 @@ def unit_problems(homes: pd.DataFrame, graph: HomeGraph, policy: Policy,
     xy = homes[["x", "y"]].to_numpy(float) if {"x", "y"} <= set(homes.columns) else np.full((len(homes), 2), np.nan)
     if "group_id" in homes.columns:
         gcodes = pd.factorize(homes["group_id"])[0]
+        gnames = homes["group_id"].to_numpy(dtype=object)
     else:
         gcodes = np.full(len(homes), -1)
+        gnames = np.full(len(homes), None, dtype=object)
     ocodes = pd.factorize(pd.Series(reference, dtype=object))[0] if reference is not None else np.full(len(homes), -1)
     e = graph.edges
     eu = graph.unit_codes[e[:, 0]]
@@ -95,7 +99,8 @@ def unit_problems(homes: pd.DataFrame, graph: HomeGraph, policy: Policy,
         a = hh[nodes]
         b = res[nodes] if ut == "community" else hh[nodes]
         out.append(UnitProblem(str(unit_id), ut, nodes, a, b, hh[nodes], A, B, adj, adj_w, le, w,
-                               graph.length[sel], gcodes[nodes], ocodes[nodes], xy[nodes], graph.home_ids[nodes]))
+                               graph.length[sel], graph.crosses_road[sel], gcodes[nodes], ocodes[nodes], xy[nodes], graph.home_ids[nodes],
+                               gnames[nodes]))
     return out
 
 

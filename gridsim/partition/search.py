@@ -243,9 +243,10 @@ class LocalSearch:
                             break
         self.reset(best_lab)
 
-    def recombine(self, rng: np.random.Generator, rounds: int, cost: np.ndarray) -> int:
+    def recombine(self, rng: np.random.Generator, rounds: int, cost: np.ndarray, tries: int = 4) -> int:
         """Merge two neighbouring grids and split the union again along a random spanning tree (as in
-        GerryChain's ReCom), taking the split with the least penalty; keep it if the objective improves.
+        GerryChain's ReCom); among the splits with the least penalty, up to ``tries`` are scored by the
+        full objective and the best is kept if it improves on the current plan.
 
         This moves whole chunks at once, which single-home moves cannot do when big buildings block each
         other. ``cost``: spanning-tree edge costs per edge of the unit (as in construction). Returns the
@@ -289,18 +290,23 @@ class LocalSearch:
                    + np.maximum(0, ta - pa - self.A) + np.maximum(0, self.B - (tb - pb)))
             pen[root] = np.iinfo(np.int64).max
             cand = np.flatnonzero(pen == pen.min())
-            v = int(cand[rng.integers(len(cand))])
-            side = np.zeros(len(nodes), dtype=bool)
-            side[order[tin[v]:tin[v] + size[v]]] = True
+            if len(cand) > tries:
+                cand = rng.choice(cand, size=tries, replace=False)
             before = self.key()
             old = [self.lab[x] for x in nodes.tolist()]
-            for x, s in zip(nodes.tolist(), side.tolist()):
-                self.apply(x, p if s else q)
-            if self.key() < before:
-                accepted += 1
-            else:
-                for x, g in zip(nodes.tolist(), old):
-                    self.apply(x, g)
+            best_key, best_side = before, None
+            for v in cand.tolist():
+                side = np.zeros(len(nodes), dtype=bool)
+                side[order[tin[v]:tin[v] + size[v]]] = True
+                for x, s in zip(nodes.tolist(), side.tolist()):
+                    self.apply(x, p if s else q)
+                key = self.key()
+                if key < best_key:
+                    best_key, best_side = key, side
+            target = old if best_side is None else [p if s else q for s in best_side.tolist()]
+            for x, g in zip(nodes.tolist(), target):
+                self.apply(x, g)
+            accepted += best_side is not None
         return accepted
 
     def reset(self, labels) -> None:

@@ -6,10 +6,11 @@ Per connected piece of the unit (see :mod:`.bounds`):
   ``k`` where a legal plan is found; if none is, keep the plan with the fewest households outside the
   limits (fewer grids on ties);
 * ``fixed``: the unit's requested number of grids, shared out over its pieces;
-* ``repair``: like ``fewest`` but the tree is built over today's grids as indivisible blocks (the
-  connected parts of each current grid; a block over the ceiling is opened up into single homes), so
-  today's grids are merged whole wherever that is legal, and the local search then moves as few
-  households as possible.
+* ``repair``: the tree is built over today's grids as indivisible blocks (the connected parts of each
+  current grid; a block over the ceiling is opened up into single homes), so today's grids are merged
+  whole wherever that is legal, and the local search then moves as few households as possible. Grid
+  counts from the lower bound up are tried; after the first legal count, up to two more are tried if
+  they move fewer households (moving fewer households ranks above having fewer grids).
 
 For each ``k``: several spanning trees are peeled (:mod:`.construct`), the best few constructions go
 through hill climbing and annealing (:mod:`.search`), and the best by the mode's objective is kept.
@@ -33,6 +34,8 @@ from .problem import UnitProblem
 from .search import LocalSearch
 
 GROUP_COST = 3.0  # a tree edge between two 村民组/小区 costs this many times more
+REPAIR_EXTRA_GRIDS = 2  # repair: grids beyond the first legal count tried, if they move fewer households
+ROAD_COST = 2.0  # ... and one across a road this many times more (so cuts tend to follow roads)
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,9 @@ class Effort:
     trees: int = 24  # spanning trees peeled
     polish: int = 3  # best constructions that get the local search
     anneal_per_home: float = 6.0  # annealing steps per home (compactness)
-    recombinations: int = 400  # merge-and-split attempts when climbing leaves a grid outside the limits
+    min_anneal: int = 3000  # ... and at least this many
+    recombine_work: int = 40000  # compactness recombinations: at most this / homes rounds
+    recombinations: int = 100  # merge-and-split attempts (per polish) to fix limits and compactness
     penalty_steps: int = 20000  # annealing steps on the penalty when that still leaves one outside
 
 
@@ -70,16 +75,18 @@ def subproblem(prob: UnitProblem, idx: np.ndarray) -> UnitProblem:
         adj_w.append([w for _, w in pairs])
     return UnitProblem(prob.unit_id, prob.unit_type, prob.nodes[idx], prob.a[idx], prob.b[idx],
                        prob.households[idx], prob.A, prob.B, adj, adj_w, edges.reshape(-1, 2), prob.weight[keep],
-                       prob.length[keep], prob.group[idx], prob.old[idx], prob.xy[idx], prob.home_ids[idx])
+                       prob.length[keep], prob.road[keep], prob.group[idx], prob.old[idx], prob.xy[idx], prob.home_ids[idx],
+                       prob.group_ids[idx])
 
 
 def _tree_cost(prob: UnitProblem) -> np.ndarray:
-    """Spanning-tree edge costs: short, strong, same-group edges are cheap."""
+    """Spanning-tree edge costs: short, heavy, same-group edges that cross no road are cheap."""
     e = prob.edges
     length = np.where(np.isfinite(prob.length), prob.length, 1.0)
     g = prob.group
     differ = (g[e[:, 0]] != g[e[:, 1]]) | (g[e[:, 0]] < 0)
-    return np.maximum(length, 1.0) / prob.weight * np.where(differ, GROUP_COST, 1.0)
+    return (np.maximum(length, 1.0) / prob.weight * np.where(differ, GROUP_COST, 1.0)
+            * np.where(prob.road, ROAD_COST, 1.0))
 
 
 def _blocks(prob: UnitProblem) -> np.ndarray:
@@ -96,10 +103,16 @@ def _blocks(prob: UnitProblem) -> np.ndarray:
 
 
 def _construct(prob: UnitProblem, k: int, rng: np.random.Generator, blocks: np.ndarray | None,
-               spread: float) -> np.ndarray:
-    """One peeled construction of ``k`` grids (over blocks if given), as labels per home."""
+               spread: float, geometric: bool = True) -> np.ndarray:
+    """One peeled construction of ``k`` grids (over blocks if given), as labels per home.
+
+    ``geometric``: tree over the geometric costs (compact, group-following); otherwise a random
+    spanning tree that ignores geometry (as GerryChain draws), which mixes groups more freely — needed
+    where a low-occupancy compound must share grids with its neighbours.
+    """
     if blocks is None:
-        tree = spanning_tree(prob.n, prob.edges, _tree_cost(prob), rng, jitter=1.0)
+        cost = _tree_cost(prob) if geometric else np.ones(len(prob.edges))
+        tree = spanning_tree(prob.n, prob.edges, cost, rng, jitter=1.0 if geometric else 100.0)
         return peel(prob.n, tree, prob.a, prob.b, prob.A, prob.B, k, rng, group=prob.group, spread=spread)
     nb = int(blocks.max()) + 1
     be = blocks[prob.edges]
@@ -122,6 +135,7 @@ def _solve_piece(prob: UnitProblem, ks: list[int], mode: str, rng: np.random.Gen
     cost = _tree_cost(prob)
     best: tuple | None = None
     hit = False
+    first_legal = None
     for k in ks:
         k = min(k, prob.n)
         built = []
@@ -129,7 +143,7 @@ def _solve_piece(prob: UnitProblem, ks: list[int], mode: str, rng: np.random.Gen
             if deadline is not None and time.monotonic() > deadline and built:
                 hit = True
                 break
-            lab = _construct(prob, k, rng, blocks, spread=0.02 if t % 2 == 0 else 1.0)
+            lab = _construct(prob, k, rng, blocks, spread=0.02 if t % 2 == 0 else 1.0, geometric=t % 4 < 2)
             ls = LocalSearch(prob, lab, mode)
             built.append((ls.key(), lab))
         built.sort(key=lambda t: t[0])
@@ -142,18 +156,26 @@ def _solve_piece(prob: UnitProblem, ks: list[int], mode: str, rng: np.random.Gen
             if ls.penalty():
                 ls.anneal_penalty(rng, effort.penalty_steps)
                 ls.climb(rng)
-            ls.anneal(rng, int(effort.anneal_per_home * prob.n))
+            ls.anneal(rng, max(effort.min_anneal, int(effort.anneal_per_home * prob.n)))
+            ls.climb(rng)
+            ls.recombine(rng, min(effort.recombinations, int(effort.recombine_work / prob.n)), cost)
             ls.climb(rng)
             key = ls.key()
-            cand = (key[0], k, key, np.asarray(ls.lab, dtype=np.int64))
-            if best is None or cand[:3] < best[:3]:
-                best = cand
+            # fewest/fixed: legality, then fewer grids; repair: legality, then fewer households moved
+            rank = (key[0], k, key) if mode != "repair" else (key[0], key[1], k, key)
+            if best is None or rank < best[0]:
+                best = (rank, np.asarray(ls.lab, dtype=np.int64))
             if deadline is not None and time.monotonic() > deadline:
                 hit = True
                 break
-        if best[0] == 0 or hit:
+        if hit:
             break
-    return best[3], int(best[0]), hit
+        if best[0][0] == 0:
+            first_legal = k if first_legal is None else first_legal
+            # repair may take a grid or two more when that moves fewer households
+            if mode != "repair" or best[0][1] == 0 or k >= first_legal + REPAIR_EXTRA_GRIDS:
+                break
+    return best[1], int(best[0][0]), hit
 
 
 def _share(total: int, pieces: list[PieceBounds]) -> list[int]:
