@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -53,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ip", default="127.0.0.1", help="监听地址 (address to listen on)")
     parser.add_argument("--open", action="store_true", help="打开浏览器 (open a browser)")
     args = parser.parse_args(argv)
-    return subprocess.call(voila_command(args.notebook, args.port, args.ip, args.open), env=voila_env())
+    cmd = voila_command(args.notebook, args.port, args.ip, args.open)
+    os.execve(cmd[0], cmd, voila_env())  # become the Voila server, so stopping this process stops it
 
 
 if __name__ == "__main__":
