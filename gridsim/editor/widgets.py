@@ -250,12 +250,13 @@ class EditorApp:
     def refresh(self, preview: bool = True) -> None:
         """Redraw everything from the model (map layers, lists, table, diff, overview)."""
         self._draw_homes()
-        self._draw_outlines()
+        frame = self.model.grid_frame()  # the unit's dissolved grids, for the map and the overview
+        self._draw_outlines(frame)
         self._draw_selection()
         self._fill_lists()
         self._draw_table()
         self._draw_diff()
-        self._draw_overview()
+        self._draw_overview(frame)
         self.undo_btn.disabled = not self.model.undo_stack
         self.redo_btn.disabled = not self.model.redo_stack
         if preview:
@@ -277,9 +278,8 @@ class EditorApp:
             feats.append({**f, "properties": {**f["properties"], "grid_id": g, "style": style}})
         self.homes_layer.data = _fc(feats)
 
-    def _draw_outlines(self) -> None:
+    def _draw_outlines(self, frame) -> None:
         m = self.model
-        frame = m.grid_frame()
         geoms = m.lonlat.geometry(frame.geometry.to_numpy())
         feats = [{"type": "Feature", "geometry": shapely.geometry.mapping(geom),
                   "properties": {"grid_id": gid, "style": {
@@ -359,7 +359,7 @@ class EditorApp:
             f"<span class='gs-note'>(households moved as the optimizer counts them: merging whole grids moves "
             f"nobody)</span></div>")
 
-    def _draw_overview(self) -> None:
+    def _draw_overview(self, unit_frame) -> None:
         m = self.model
         if not self._unit_features:
             frame = m.grid_frame("all")
@@ -376,7 +376,7 @@ class EditorApp:
             w, s, e, n = shapely.bounds(m.lonlat.geometry(shapely.union_all(list(m.outlines.unit_shapes.values()))))
             self.overview_map.center, self.overview_map.zoom = _center_zoom(w, s, e, n, MAP_SIZE_PX[0], 520)
         else:
-            self._unit_features[m.unit] = self._overview_features(m.grid_frame())
+            self._unit_features[m.unit] = self._overview_features(unit_frame)
         self.overview_grids.data = _fc([f for uid in m.unit_ids for f in self._unit_features[uid]])
         rows = []
         for uid in m.unit_ids:
