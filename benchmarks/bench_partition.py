@@ -109,7 +109,7 @@ def _spopt_unit(homes, graph, unit_id, policy, seed):
     np.random.seed(seed)  # spopt draws from numpy's global generator
     t0 = time.perf_counter()
     model = MaxPHeuristic(gdf, w, ["x", "y"], "hh", policy["grid.village.min_households"], top_n=2,
-                          max_iterations_construction=10, max_iterations_sa=5)
+                          max_iterations_construction=3, max_iterations_sa=1)
     model.solve()
     secs = time.perf_counter() - t0
     lab = np.asarray(model.labels_)
@@ -178,11 +178,16 @@ def bench(homes, label, policy, steps, seed, spopt_units, barriers=None):
     return df
 
 
+def _smallest_villages(homes, k):
+    sizes = homes[homes["unit_type"] == "village"].groupby("unit_id").size().sort_values(kind="stable")
+    return list(sizes.index[:k])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--recom-steps", type=int, default=50, help="ReCom steps per unit (default 50)")
     ap.add_argument("--generated", type=int, default=2, help="generated registers to run (default 2)")
-    ap.add_argument("--spopt", type=int, default=2, help="villages per register given to spopt (default 2)")
+    ap.add_argument("--spopt", type=int, default=1, help="smallest villages per register given to spopt (default 1)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="generated registers only, fewer steps")
     args = ap.parse_args(argv)
@@ -191,11 +196,11 @@ def main(argv=None) -> int:
         from gridsim.registers import read_homes, read_layer
 
         homes = read_homes()
-        villages = sorted(homes.loc[homes["unit_type"] == "village", "unit_id"].unique())[:args.spopt]
+        villages = _smallest_villages(homes, args.spopt)
         bench(homes, "embedded Shihe data", policy, args.recom_steps, args.seed, villages, read_layer("barriers"))
     for s in range(args.generated):
         homes = register(1000 + s, villages=5, communities=5)
-        villages = sorted(homes.loc[homes["unit_type"] == "village", "unit_id"].unique())[:args.spopt]
+        villages = _smallest_villages(homes, args.spopt)
         bench(homes, f"generated register {1000 + s}", policy, args.recom_steps if not args.quick else 10,
               args.seed, villages)
     return 0

@@ -145,3 +145,25 @@ def test_lower_bounds_table_and_modes():
         partition(homes, mode="fixed")
     with pytest.raises(GridsimError):
         partition(homes, mode="bogus")
+
+
+def test_time_limit_cuts_the_search_short_but_assigns_every_home():
+    homes = village(np.random.default_rng(11), "v", 10, "strip")
+    homes["key_households"] = 0
+    result = partition(homes, time_limit=0.0)
+    assert result.hit_time_limit
+    assert result.plan.to_frame()["grid_id"].notna().all()
+    assert "时间上限" in result.report()
+
+
+def test_scenario_limits_change_the_plan():
+    from gridsim.policy import load_policy
+
+    homes = community(np.random.default_rng(21), "c", 4, "blob")
+    homes["key_households"] = 0
+    base = partition(homes, effort=FAST)
+    tight = partition(homes, policy=load_policy("community_cap_400"), effort=FAST)
+    assert tight.units.iloc[0]["lower_bound"] >= base.units.iloc[0]["lower_bound"]
+    s = tight.plan.summary()
+    if tight.units.iloc[0]["violations"] == 0:
+        assert (s["households"] <= 400).all()

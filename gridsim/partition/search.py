@@ -292,22 +292,48 @@ class LocalSearch:
             cand = np.flatnonzero(pen == pen.min())
             if len(cand) > tries:
                 cand = rng.choice(cand, size=tries, replace=False)
-            before = self.key()
-            old = [self.lab[x] for x in nodes.tolist()]
-            best_key, best_side = before, None
+            cur = lab[nodes]
+            best_d, best_new = (0,) * 4, None
             for v in cand.tolist():
                 side = np.zeros(len(nodes), dtype=bool)
                 side[order[tin[v]:tin[v] + size[v]]] = True
-                for x, s in zip(nodes.tolist(), side.tolist()):
-                    self.apply(x, p if s else q)
-                key = self.key()
-                if key < best_key:
-                    best_key, best_side = key, side
-            target = old if best_side is None else [p if s else q for s in best_side.tolist()]
-            for x, g in zip(nodes.tolist(), target):
-                self.apply(x, g)
-            accepted += best_side is not None
+                new = np.where(side, p, q)
+                d = self._split_delta(nodes, cur, new, le, sel, p, q)
+                if d < best_d:
+                    best_d, best_new = d, new
+            if best_new is not None:
+                for x, g in zip(nodes.tolist(), best_new.tolist()):
+                    if self.lab[x] != g:
+                        self.apply(x, g)
+                accepted += 1
         return accepted
+
+    def _split_delta(self, nodes, cur, new, le, sel, p, q) -> tuple:
+        """Objective change (mode order) of relabelling ``nodes`` (all of grids p and q) from ``cur`` to ``new``."""
+        a, b = self.p.a[nodes], self.p.b[nodes]
+        dpen = 0
+        for g in (p, q):
+            na, nb = int(a[new == g].sum()), int(b[new == g].sum())
+            dpen += self.pen(na, nb) - self.pen(self.sa[g], self.sb[g])
+        w = self.p.weight[sel]
+        dcut = float(w[new[le[:, 0]] != new[le[:, 1]]].sum() - w[cur[le[:, 0]] != cur[le[:, 1]]].sum())
+        grp = self.p.group[nodes]
+        has = grp >= 0
+        dgrp = 0
+        if has.any():
+            codes, inv = np.unique(grp[has], return_inverse=True)
+            def present(lbl):
+                return sum(int((np.bincount(inv[lbl[has] == g], minlength=len(codes)) > 0).sum()) for g in (p, q))
+            dgrp = present(new) - present(cur)
+        dmov = 0
+        old = self.p.old[nodes]
+        known = old >= 0
+        if known.any():
+            heir = np.array([self.heir.get(int(o), -1) for o in old[known]])
+            hh = self.p.households[nodes][known]
+            dmov = int((hh * ((new[known] != heir).astype(int) - (cur[known] != heir).astype(int))).sum())
+        d = (dpen, dcut, dgrp, dmov)
+        return tuple(d[i] for i in self.order)
 
     def reset(self, labels) -> None:
         heir = self.heir
@@ -329,7 +355,12 @@ class LocalSearch:
         return sum(c - 1 for c in per.values())
 
     def moved(self) -> int:
-        return sum(h for v, h in enumerate(self.hh) if self.old[v] >= 0 and self.lab[v] != self.heir.get(self.old[v], -1))
+        old = self.p.old
+        known = old >= 0
+        if not known.any():
+            return 0
+        heir = np.array([self.heir.get(int(o), -1) for o in old[known]])
+        return int(self.p.households[known][np.asarray(self.lab)[known] != heir].sum())
 
     def key(self) -> tuple:
         """The objective as a tuple in mode order (smaller is better)."""

@@ -47,7 +47,7 @@ class Effort:
     anneal_per_home: float = 6.0  # annealing steps per home (compactness)
     min_anneal: int = 3000  # ... and at least this many
     recombine_work: int = 40000  # compactness recombinations: at most this / homes rounds
-    recombinations: int = 100  # merge-and-split attempts (per polish) to fix limits and compactness
+    recombinations: int = 300  # merge-and-split attempts (per polish) to fix limits and compactness
     penalty_steps: int = 20000  # annealing steps on the penalty when that still leaves one outside
 
 
