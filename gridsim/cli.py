@@ -17,6 +17,7 @@ from .errors import GridsimError
 
 COMMAND_MODULES = (
     "gridsim.commands.data",
+    "gridsim.commands.partition",
     "gridsim.commands.budget",
     "gridsim.commands.report",
 )

@@ -10,16 +10,19 @@ homes are neighbours. Two sources:
      ``L <= trim * max(s_i, s_j)``, where ``s_i`` is the mean distance from home ``i`` to its
      ``k_spacing`` nearest homes. Inside a hamlet (村民组) or compound (小区) homes are a few tens of
      metres apart and stay linked; the long triangles across open fields between hamlets are dropped;
-  3. bridged: the edges of the unit's minimum spanning tree (by length, over the Delaunay edges that
-     survive the barriers) are added back, so the unit stays one connected piece through the
-     *shortest* link between neighbouring clusters, and nothing else crosses the fields. These edges
-     are flagged ``link``. A link longer than ``max_link`` metres (if given) is not added, which leaves
-     genuinely remote homes as islands for the optimizer to diagnose;
+  3. bridged: what remains falls into clusters (hamlets, compounds). Two clusters that are Delaunay
+     neighbours are linked through their *closest* pair of homes when that gap is at most
+     ``link_ratio`` times the shortest gap one of the two has to any other cluster (so a hamlet is
+     linked to the hamlets around it, not to one behind them); and the edges of the unit's minimum
+     spanning tree (by length) are always added back, so the unit stays one connected piece. These
+     edges are flagged ``link``. A link longer than ``max_link`` metres (if given) is not added, which
+     leaves genuinely remote homes as islands for the optimizer to diagnose;
   4. barriers (the ``barriers`` layer, lines with ``kind`` = ``river`` | ``road``): an edge that crosses
      a river is removed outright — a grid may not straddle the 史河 — and is never used as a link. An
      edge that crosses a trunk road is kept (compounds on both sides of a road may still form one grid,
-     as they often do today) but flagged ``road`` and given a lower weight, so the optimizer prefers to
-     draw boundaries along roads.
+     as they often do today) but flagged ``crosses_road``; the optimizer keeps such edges out of its
+     spanning trees where it can, so boundaries tend to follow roads. (Discounting road edges in the
+     compactness objective itself was tried and made grids measurably less compact, so it is not done.)
 
 * :func:`graph_from_edges` — an edge list CSV ``home_a,home_b`` supplied by the user (e.g. from a
   parcel map). It replaces the built-in adjacency entirely; barriers are not applied. Unknown ids,
@@ -31,9 +34,9 @@ Both return a :class:`HomeGraph`, indexed by home *position* (row ``i`` of the h
 a symmetric ``scipy.sparse`` CSR matrix for fast neighbour lookups, the edge list with kinds and
 weights, and :meth:`HomeGraph.to_networkx` where networkx is convenient.
 
-Edge weights are the cost of cutting an edge (a boundary between grids running through it): 1 for an
-ordinary neighbour, ``LINK_WEIGHT`` for a bridging link across fields, times ``ROAD_FACTOR`` when the
-edge crosses a road. Compactness objectives minimise the total weight of cut edges.
+Edge weights are the cost of cutting an edge (a boundary between grids running through it). Built-in
+edges weigh 1, so compactness is the number of cut edges; an edge list may carry its own positive
+``weight`` column (e.g. shared wall length). Compactness objectives minimise the total weight cut.
 """
 
 from __future__ import annotations
@@ -48,11 +51,6 @@ from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 from scipy.spatial import Delaunay, QhullError, cKDTree
 
 from .errors import InputError, Problem
-
-#: cost of cutting a bridging (minimum-spanning-tree) link between clusters, relative to 1
-LINK_WEIGHT = 0.25
-#: multiplier on the cost of cutting an edge that crosses a road (boundaries along roads are cheap)
-ROAD_FACTOR = 0.5
 
 KIND_NEAR, KIND_LINK, KIND_GIVEN = 0, 1, 2
 KIND_NAMES = {KIND_NEAR: "near", KIND_LINK: "link", KIND_GIVEN: "given"}
@@ -189,14 +187,39 @@ def _barrier_lines(barriers) -> tuple[object, object]:
     return river, road
 
 
+def _cluster_links(n: int, e: np.ndarray, length: np.ndarray, near: np.ndarray, ratio: float) -> np.ndarray:
+    """Shortest Delaunay edge between each pair of neighbouring clusters, if not much longer than
+    the shortest link of one of the two clusters to any cluster."""
+    _, cl = connected_components(sp.coo_matrix((np.ones(near.sum()), (e[near, 0], e[near, 1])), shape=(n, n)),
+                                 directed=False)
+    ca, cb = cl[e[:, 0]], cl[e[:, 1]]
+    between = np.flatnonzero(ca != cb)
+    out = np.zeros(len(e), dtype=bool)
+    if len(between) == 0:
+        return out
+    lo, hi = np.minimum(ca[between], cb[between]), np.maximum(ca[between], cb[between])
+    order = np.lexsort((length[between], hi, lo))
+    lo, hi, cand = lo[order], hi[order], between[order]
+    first = np.r_[True, (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])]
+    lo, hi, cand = lo[first], hi[first], cand[first]  # shortest edge per cluster pair
+    shortest = np.full(cl.max() + 1, np.inf)
+    np.minimum.at(shortest, lo, length[cand])
+    np.minimum.at(shortest, hi, length[cand])
+    ok = length[cand] <= ratio * np.maximum(shortest[lo], shortest[hi]) + 1e-9
+    out[cand[ok]] = True
+    return out
+
+
 def build_graph(homes: pd.DataFrame, barriers=None, *, trim: float = 2.5, k_spacing: int = 3,
-                max_link: float | None = None) -> HomeGraph:
+                link_ratio: float = 1.5, max_link: float | None = None) -> HomeGraph:
     """Built-in adjacency of ``homes`` (a frame from :func:`gridsim.registers.read_homes`).
 
     ``barriers``: optional GeoDataFrame of lines with ``kind`` river|road (e.g. ``read_layer("barriers")``),
     in the same CRS as the homes' ``x``/``y``. ``trim``: keep a Delaunay edge when its length is at most
     ``trim`` times the larger local spacing of its ends. ``k_spacing``: neighbours used for local
-    spacing. ``max_link``: longest bridging link in metres (None: no limit). See the module docstring.
+    spacing. ``link_ratio``: how much longer than a cluster's shortest link another link to a
+    neighbouring cluster may be. ``max_link``: longest link in metres (None: no limit). See the module
+    docstring.
     """
     codes, units = _unit_codes(homes)
     xy_all = homes[["x", "y"]].to_numpy(dtype=float)
@@ -227,7 +250,9 @@ def build_graph(homes: pd.DataFrame, barriers=None, *, trim: float = 2.5, k_spac
         if len(mst_e):
             key = e[:, 0] * n + e[:, 1]
             in_mst = np.isin(key, mst_e[:, 0] * n + mst_e[:, 1])
-        keep = near | in_mst
+        keep = near | in_mst | _cluster_links(n, e, length, near, link_ratio)
+        if max_link is not None:
+            keep &= near | (length <= max_link)
         parts_e.append(idx[e[keep]])
         parts_k.append(np.where(near[keep], KIND_NEAR, KIND_LINK))
     edges = np.vstack(parts_e) if parts_e else np.empty((0, 2), dtype=np.int64)
@@ -236,15 +261,16 @@ def build_graph(homes: pd.DataFrame, barriers=None, *, trim: float = 2.5, k_spac
     edges, kind = edges[order], kind[order]
     length = np.hypot(*(xy_all[edges[:, 0]] - xy_all[edges[:, 1]]).T)
     on_road = _crossing(xy_all, edges, road)
-    weight = np.where(kind == KIND_LINK, LINK_WEIGHT, 1.0) * np.where(on_road, ROAD_FACTOR, 1.0)
+    weight = np.ones(len(edges))
     return HomeGraph(np.asarray(homes["home_id"], dtype=object), codes, units, edges, kind.astype(np.int8),
                      on_road, weight, length)
 
 
 def graph_from_edges(homes: pd.DataFrame, edges: str | Path | pd.DataFrame) -> HomeGraph:
-    """Adjacency from an edge list ``home_a,home_b`` (a CSV path or a DataFrame), validated.
+    """Adjacency from an edge list ``home_a,home_b[,weight]`` (a CSV path or a DataFrame), validated.
 
-    Every problem (missing column, empty value, unknown home id, a home linked to itself) is reported
+    Every problem (missing column, empty value, unknown home id, a home linked to itself, a weight that
+    is not a positive number) is reported
     in one :class:`InputError` naming the file and the 1-based data row. Duplicate edges are merged;
     edges across units are dropped and counted in ``dropped_cross_unit``.
     """
@@ -277,22 +303,31 @@ def graph_from_edges(homes: pd.DataFrame, edges: str | Path | pd.DataFrame) -> H
                                     "登记册中没有这个住户 (home id not in the register)"))
     for r in np.flatnonzero((a.notna() & a.eq(b)).fillna(False).to_numpy()):
         problems.append(Problem(source, int(r) + 1, "home_b", b.iat[r], "住户不能与自身相邻 (a home linked to itself)"))
+    if "weight" in df.columns:
+        w = pd.to_numeric(df["weight"], errors="coerce")
+        for r in np.flatnonzero((w.isna() | ~(w > 0)).to_numpy()):
+            problems.append(Problem(source, int(r) + 1, "weight", df["weight"].iat[r],
+                                    "权重须为正数 (weight must be a positive number)"))
+    else:
+        w = pd.Series(np.ones(len(df)))
     if problems:
         problems.sort(key=lambda p: (p.row or 0, p.field or ""))
         raise InputError(source, problems, headline="邻接边表校验失败 (edge list is invalid)")
     i = pos.reindex(a.to_numpy()).to_numpy()
     j = pos.reindex(b.to_numpy()).to_numpy()
-    e = np.sort(np.column_stack([i, j]).astype(np.int64), axis=1)
-    e = np.unique(e, axis=0) if len(e) else np.empty((0, 2), dtype=np.int64)
+    e = pd.DataFrame({"i": np.minimum(i, j).astype(np.int64), "j": np.maximum(i, j).astype(np.int64),
+                      "w": w.to_numpy(dtype=float)})
+    e = e.drop_duplicates(["i", "j"], keep="first").sort_values(["i", "j"], kind="stable")
     codes, units = _unit_codes(homes)
-    same = codes[e[:, 0]] == codes[e[:, 1]]
+    same = (codes[e["i"].to_numpy()] == codes[e["j"].to_numpy()])
     dropped = int((~same).sum())
     e = e[same]
+    pairs = e[["i", "j"]].to_numpy(np.int64).reshape(-1, 2)
     if {"x", "y"} <= set(homes.columns):
         xy = homes[["x", "y"]].to_numpy(dtype=float)
-        length = np.hypot(*(xy[e[:, 0]] - xy[e[:, 1]]).T)
+        length = np.hypot(*(xy[pairs[:, 0]] - xy[pairs[:, 1]]).T)
     else:
-        length = np.full(len(e), np.nan)
-    return HomeGraph(np.asarray(homes["home_id"], dtype=object), codes, units, e,
-                     np.full(len(e), KIND_GIVEN, dtype=np.int8), np.zeros(len(e), dtype=bool),
-                     np.ones(len(e)), length, dropped_cross_unit=dropped, source=source)
+        length = np.full(len(pairs), np.nan)
+    return HomeGraph(np.asarray(homes["home_id"], dtype=object), codes, units, pairs,
+                     np.full(len(pairs), KIND_GIVEN, dtype=np.int8), np.zeros(len(pairs), dtype=bool),
+                     e["w"].to_numpy(dtype=float), length, dropped_cross_unit=dropped, source=source)

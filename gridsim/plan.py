@@ -104,7 +104,7 @@ def _clause(plan: "Plan", key: str) -> str:
     return plan.policy.param(key).clause
 
 
-def _count_rule(name: str, unit_type: str, tally: str, key: str, upper: bool, what: str) -> Rule:
+def _count_rule(name: str, unit_type: str, tally: str, key: str, upper: bool, what: str, what_en: str) -> Rule:
     """A ceiling (``upper``) or floor on one tally for grids of one unit type, limit from ``key``."""
 
     def check(plan: "Plan", grids: np.ndarray) -> list[Violation]:
@@ -120,10 +120,9 @@ def _count_rule(name: str, unit_type: str, tally: str, key: str, upper: bool, wh
             eng = "exceeds the ceiling" if upper else "is below the floor"
             out.append(Violation(name, clause, gid, uid, int(v), limit,
                                  f"网格 {gid}（{uid}）{what} {int(v)} 户，{word} {limit} 户（{clause}）"
-                                 f"({what_en[tally]} {int(v)} {eng} {limit})"))
+                                 f"({what_en} {int(v)} {eng} {limit})"))
         return out
 
-    what_en = {"households": "households", "resident_households": "resident households"}
     return Rule(name, what + ("上限" if upper else "下限"), check)
 
 
@@ -171,11 +170,11 @@ def _each_home_once(plan: "Plan", grids: np.ndarray) -> list[Violation]:
 #: The rules, by name. Each reads its limit and clause from the plan's Policy.
 RULES: dict[str, Rule] = {r.name: r for r in (
     _count_rule("community_max_planned", "community", "households", "grid.community.max_planned_households",
-                True, "规划住户"),
+                True, "规划住户", "planned households"),
     _count_rule("community_min_resident", "community", "resident_households",
-                "grid.community.min_resident_households", False, "常住户"),
-    _count_rule("village_min_households", "village", "households", "grid.village.min_households", False, "户数"),
-    _count_rule("village_max_households", "village", "households", "grid.village.max_households", True, "户数"),
+                "grid.community.min_resident_households", False, "常住户", "resident households"),
+    _count_rule("village_min_households", "village", "households", "grid.village.min_households", False, "户数", "households"),
+    _count_rule("village_max_households", "village", "households", "grid.village.max_households", True, "户数", "households"),
     Rule("within_unit", "网格不跨村（社）", _within_unit),
     Rule("contiguous", "网格连片", _contiguous),
     Rule("each_home_once", "每户只属一个网格", _each_home_once),

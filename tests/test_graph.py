@@ -36,7 +36,18 @@ def test_two_hamlets_are_joined_by_one_link_only():
     assert g.kind[across][0] == KIND_LINK
     assert (g.kind[~across] == KIND_NEAR).all()
     assert g.components()[0] == 1
-    assert g.weight[across][0] < 1
+    assert (g.weight == 1).all()
+
+
+def test_neighbouring_hamlets_are_all_linked_but_not_across_one():
+    # a triangle of hamlets: each pair is linked; a fourth hamlet far out links to the first, not past it
+    homes = _homes(_cluster(0, 0, 16, 20, "a"), _cluster(500, 0, 16, 20, "b"), _cluster(250, 430, 16, 20, "c"),
+                   _cluster(-1200, 0, 16, 20, "d"))
+    g = build_graph(homes)
+    grp = homes["group_id"].to_numpy()
+    pairs = {tuple(sorted((grp[i], grp[j]))) for i, j in g.edges if grp[i] != grp[j]}
+    assert {("a", "b"), ("a", "c"), ("b", "c"), ("a", "d")} <= pairs
+    assert ("b", "d") not in pairs
 
 
 def test_max_link_leaves_remote_hamlet_as_island():
@@ -56,7 +67,7 @@ def test_river_is_never_crossed_and_roads_are_flagged():
     assert ("a", "c") in pairs  # the road between a and c is crossed ...
     ac = np.array([tuple(sorted((grp[i], grp[j]))) == ("a", "c") for i, j in g.edges])
     assert g.crosses_road[ac].all() and not g.crosses_road[~ac].any()  # ... and flagged
-    assert (g.weight[ac] < g.weight[~ac].min() + 1e-9).all()
+    assert set(g.edge_frame().columns) >= {"home_a", "home_b", "kind", "crosses_road", "weight", "length_m"}
 
 
 def test_units_are_never_linked_and_degenerate_layouts_work():
@@ -100,6 +111,12 @@ def test_edge_list_valid_and_cross_unit_dropped(tmp_path):
     g = graph_from_edges(homes, f)
     assert g.m == 3 and g.dropped_cross_unit == 1
     assert g.components()[0] == 3  # a003 has no edge: an island
+    w = pd.DataFrame({"home_a": ["a000", "a001"], "home_b": ["a001", "a002"], "weight": [2.5, 1]})
+    assert graph_from_edges(homes, w).weight.tolist() == [2.5, 1.0]
+    bad = pd.DataFrame({"home_a": ["a000", "a001"], "home_b": ["a001", "a002"], "weight": ["x", "-1"]})
+    with pytest.raises(InputError) as exc:
+        graph_from_edges(homes, bad)
+    assert [(p.row, p.field) for p in exc.value.problems] == [(1, "weight"), (2, "weight")]
 
 
 def test_edge_list_errors_name_the_row(tmp_path):

@@ -1,0 +1,68 @@
+"""Repair from the editor: the optimizer's minimal-change mode run on one unit from its current state.
+
+:func:`gridsim.partition.partition` with ``mode="repair"`` starts from a column of current grids and
+moves as few households as possible to make every grid legal. The editor hands it the unit's homes
+with the plan *as edited* as that column, so the repair starts where the planner is, not from
+today's map.
+
+Locks: the optimizer has no notion of pinned homes, so the editor keeps locked homes still by leaving
+out of the repair every grid that is locked or holds a locked home; those grids stay exactly as they
+are and the rest of the unit is repaired around them. Grid ids the optimizer makes up are renamed if
+they clash with a grid kept out or with another unit's grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..plan import Plan
+from .unitplan import subgraph
+
+CURRENT_COLUMN = "editor_grid_id"
+
+
+@dataclass(frozen=True)
+class RepairOutput:
+    """The whole plan's assignment after repairing one unit, and notes for the planner."""
+
+    assignment: np.ndarray
+    notes: list = field(default_factory=list)
+
+
+def repair_unit(plan: Plan, unit_id: str, fixed_positions: np.ndarray, *, seed: int = 0,
+                time_limit: float | None = None) -> RepairOutput:
+    """Repair ``unit_id`` of ``plan`` with minimal change, keeping the grids of ``fixed_positions``
+    (locked homes and the homes of locked grids) as they are. ``plan`` is not changed."""
+    from ..partition import partition
+
+    assignment = plan.assignment.to_numpy(dtype=object)
+    unit_of = plan.homes["unit_id"].to_numpy(dtype=object)
+    unit_pos = np.flatnonzero(unit_of == unit_id)
+    kept_grids = set(assignment[np.asarray(fixed_positions, dtype=np.int64)])
+    free = unit_pos[~np.isin(assignment[unit_pos], list(kept_grids))] if kept_grids else unit_pos
+    notes = []
+    if kept_grids:
+        notes.append(f"锁定的网格及含锁定住户的网格保持不变 (grids locked or holding locked homes kept as they are): "
+                     f"{', '.join(sorted(map(str, kept_grids)))}")
+    if len(free) == 0:
+        notes.append("没有可修复的网格 (nothing left to repair)")
+        return RepairOutput(assignment.copy(), notes)
+    homes = plan.homes.iloc[free].reset_index(drop=True).copy()
+    homes[CURRENT_COLUMN] = assignment[free]
+    result = partition(homes, subgraph(plan.graph, free), policy=plan.policy, mode="repair",
+                       current=CURRENT_COLUMN, seed=seed, time_limit=time_limit)
+    new = result.plan.assignment.to_numpy(dtype=object)
+    outside = set(assignment[np.setdiff1d(np.arange(len(assignment)), free)]) - {None}
+    rename, taken = {}, outside | set(new)
+    for gid in sorted(set(new) & outside):
+        k = 1
+        while f"{unit_id}-g{k:02d}" in taken:
+            k += 1
+        rename[gid] = f"{unit_id}-g{k:02d}"
+        taken.add(rename[gid])
+    out = assignment.copy()
+    out[free] = [rename.get(g, g) for g in new]
+    notes += [d.message for d in result.diagnoses]
+    return RepairOutput(out, notes)

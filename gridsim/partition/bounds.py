@@ -1,0 +1,188 @@
+"""How many grids a unit needs at least, how many it can have at most, and why a unit may be infeasible.
+
+A grid is contiguous, so it lies inside one connected piece (component) of the unit's adjacency; the
+bounds are summed over pieces. For one piece with ceiling ``A`` on ``a`` and floor ``B`` on ``b``:
+
+* lower bound: homes are indivisible items packed into grids of capacity ``A``, so at least the
+  Martello–Toth bin-packing bound L2 (≥ ⌈Σa / A⌉; tighter when many homes exceed ``A/2``);
+* upper bound: every grid needs ``B`` of ``b``, so at most ⌊Σb / B⌋ grids.
+
+A piece is infeasible when a home alone exceeds the ceiling (it cannot share and still breaks it), when
+its ``b`` cannot fill even one grid (a unit too small, or an island cut off from the rest of the unit),
+or when the lower bound exceeds the upper bound. :func:`diagnose` names each cause in Chinese.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .problem import UnitProblem, components
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Why a unit cannot meet every rule (or why the search fell short), in Chinese with English."""
+
+    unit_id: str
+    code: str  # home_over_ceiling | unit_too_small | island | bounds_conflict | not_found
+    message: str
+
+
+@dataclass(frozen=True)
+class PieceBounds:
+    """Bounds for one connected piece of a unit (local home indices in ``homes``)."""
+
+    homes: np.ndarray
+    a: int
+    b: int
+    lower: int
+    upper: int
+    oversize: np.ndarray  # local indices of homes whose ``a`` alone exceeds the ceiling
+
+    @property
+    def standalone(self) -> bool:
+        """Can this piece be at least one legal-floored grid on its own?"""
+        return self.upper >= 1
+
+    @property
+    def feasible(self) -> bool:
+        return self.standalone and self.lower <= self.upper and len(self.oversize) == 0
+
+
+def bin_packing_bound(sizes: np.ndarray, capacity: int) -> int:
+    """Martello–Toth L2 lower bound on bins of ``capacity`` for indivisible ``sizes``.
+
+    Items larger than the capacity each count as one (oversized) bin.
+    """
+    w = np.asarray(sizes, dtype=np.int64)
+    w = w[w > 0]
+    if len(w) == 0:
+        return 0
+    if capacity <= 0:
+        return len(w)
+    best = math.ceil(w.sum() / capacity)
+    for alpha in np.unique(np.r_[0, w[w <= capacity / 2]]):
+        j1 = w > capacity - alpha
+        j2 = (w > capacity / 2) & ~j1
+        j3 = (w >= alpha) & (w <= capacity / 2)
+        spare = j2.sum() * capacity - w[j2].sum()
+        extra = max(0, math.ceil((w[j3].sum() - spare) / capacity))
+        best = max(best, int(j1.sum() + j2.sum() + extra))
+    return best
+
+
+def piece_bounds(prob: UnitProblem) -> list[PieceBounds]:
+    """Bounds for each connected piece of the unit, largest piece first."""
+    _, label = components(prob)
+    out = []
+    for c in np.unique(label):
+        idx = np.flatnonzero(label == c)
+        a, b = int(prob.a[idx].sum()), int(prob.b[idx].sum())
+        lower = max(1, bin_packing_bound(prob.a[idx], prob.A))
+        upper = b // prob.B if prob.B > 0 else len(idx)
+        upper = min(upper, len(idx))
+        out.append(PieceBounds(idx, a, b, lower, upper, idx[prob.a[idx] > prob.A]))
+    out.sort(key=lambda p: (-p.a, int(p.homes[0])))
+    return out
+
+
+def unit_bounds(prob: UnitProblem, pieces: list[PieceBounds] | None = None) -> tuple[int, int]:
+    """(lower, upper) number of grids for the unit. Pieces too small to stand alone add nothing."""
+    pieces = piece_bounds(prob) if pieces is None else pieces
+    standalone = [p for p in pieces if p.standalone]
+    if not standalone:
+        return 1, 1
+    return sum(p.lower for p in standalone), sum(max(p.upper, p.lower) for p in standalone)
+
+
+def _names(prob: UnitProblem, idx: np.ndarray, k: int = 5) -> str:
+    ids = [str(prob.home_ids[i]) for i in idx[:k]]
+    return "、".join(ids) + (f" 等 {len(idx)} 处" if len(idx) > k else "")
+
+
+def best_floor_count(a: np.ndarray, b: np.ndarray, capacity: int) -> int:
+    """The most ``b`` any set of these homes can hold with ``Σa ≤ capacity`` (0/1 knapsack)."""
+    best = np.zeros(capacity + 1, dtype=np.int64)
+    for ai, bi in zip(np.asarray(a).tolist(), np.asarray(b).tolist()):
+        if ai > capacity:
+            continue
+        if ai == 0:
+            best += bi
+            continue
+        best[ai:] = np.maximum(best[ai:], best[:-ai] + bi)
+    return int(best.max())
+
+
+def locked_groups(prob: UnitProblem) -> list[tuple[int, int, int]]:
+    """村民组/小区 that cannot be covered legally: ``(group code, grids needed, gate homes)``.
+
+    Every grid meeting a group either stays inside it or reaches outside through one of the group's
+    *gate* homes (homes with a neighbour outside the group), a different gate for each such grid. If no
+    set of the group's own homes can be a legal grid (its best resident count under the ceiling is below
+    the floor), every grid meeting the group must reach outside, so the group needs at least as many
+    gates as the grids its ``a`` requires (bin-packing bound). When it has fewer, no legal plan exists.
+    """
+    out = []
+    g = prob.group
+    if (g < 0).all() or len(prob.edges) == 0:
+        return out
+    e = prob.edges
+    ga, gb = g[e[:, 0]], g[e[:, 1]]
+    leave = ga != gb
+    gate = np.zeros(prob.n, dtype=bool)
+    gate[e[leave, 0]] = True
+    gate[e[leave, 1]] = True
+    for code in np.unique(g[g >= 0]):
+        idx = np.flatnonzero(g == code)
+        need = bin_packing_bound(prob.a[idx], prob.A)
+        gates = int(gate[idx].sum())
+        if need <= gates or best_floor_count(prob.a[idx], prob.b[idx], prob.A) >= prob.B:
+            continue
+        out.append((int(code), need, gates))
+    return out
+
+
+def diagnose(prob: UnitProblem, pieces: list[PieceBounds] | None = None) -> list[Diagnosis]:
+    """Every structural reason the unit cannot meet all rules; empty when the bounds allow a legal plan."""
+    pieces = piece_bounds(prob) if pieces is None else pieces
+    u = prob.unit_id
+    a_word, b_word = (("规划住户", "常住户") if prob.unit_type == "community" else ("户数", "户数"))
+    out = []
+    over = np.concatenate([p.oversize for p in pieces])
+    if len(over):
+        out.append(Diagnosis(u, "home_over_ceiling",
+                             f"{u}：住户 {_names(prob, over)} 单栋{a_word} {int(prob.a[over].max())} 户，超过网格上限 {prob.A} 户，"
+                             f"不能户内分户，所在网格必然超限 (a single home exceeds the grid ceiling {prob.A})"))
+    total_b = int(prob.b.sum())
+    if total_b < prob.B:
+        out.append(Diagnosis(u, "unit_too_small",
+                             f"{u}：全村社{b_word}仅 {total_b} 户，不足一个网格的下限 {prob.B} 户，"
+                             f"只能划为一个不达标的网格 (the whole unit is below one grid's floor {prob.B})"))
+    elif len(pieces) > 1:
+        for p in pieces:
+            if not p.standalone:
+                out.append(Diagnosis(u, "island",
+                                     f"{u}：住户 {_names(prob, p.homes)}（{p.b} 户）与本村社其他住户不相邻（孤岛，或被河流隔开），"
+                                     f"单独成格不足下限 {prob.B} 户，只能并入最近的网格而不连片 "
+                                     f"(island of {len(p.homes)} home(s) cut off from the rest; joined to the nearest grid, not contiguous)"))
+    for p in pieces:
+        if p.standalone and p.lower > p.upper:
+            where = "全村社" if len(pieces) == 1 else f"片区（含 {_names(prob, p.homes, 2)}）"
+            out.append(Diagnosis(u, "bounds_conflict",
+                                 f"{u}：{where}{a_word} {p.a} 户至少需要 {p.lower} 个网格（上限 {prob.A} 户），"
+                                 f"但{b_word} {p.b} 户最多只够 {p.upper} 个网格达到下限 {prob.B} 户，上下限无法同时满足 "
+                                 f"(needs ≥{p.lower} grids for the ceiling but the floor allows ≤{p.upper})"))
+    if prob.B > 0 and not out:
+        for code, need, gates in locked_groups(prob):
+            idx = np.flatnonzero(prob.group == code)
+            name = str(prob.group_ids[idx[0]])
+            out.append(Diagnosis(u, "group_locked",
+                                 f"{u}：{name}（{len(idx)} 处住户，{a_word} {int(prob.a[idx].sum())} 户、{b_word} "
+                                 f"{int(prob.b[idx].sum())} 户）至少要分 {need} 个网格，但其中任何不超过 {prob.A} 户的组合"
+                                 f"{b_word}都不足 {prob.B} 户，每个网格都须与相邻村民组/小区合并，而它只有 {gates} 处住户与外部相邻，"
+                                 f"至多 {gates} 个网格能做到 (a low-occupancy group needs {need} grids but only {gates} of "
+                                 f"its homes touch other groups)"))
+    return out

@@ -1,0 +1,70 @@
+"""Outputs of a partition run: the plan CSV, a per-grid summary CSV and a Chinese report beside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..plan import SUMMARY_LABELS
+
+UNIT_LABELS = {
+    "unit_id": "村社 unit", "unit_type": "类型 type", "homes": "住户数 homes", "households": "户数 households",
+    "lower_bound": "下界 lower bound", "upper_bound": "上界 upper bound", "grids": "网格数 grids",
+    "gap": "距下界 gap", "violations": "违规数 violations", "feasible": "可行 feasible",
+    "cut_edges": "切边 cut edges", "split_groups": "拆分组 groups split", "moved_households": "调整户数 moved",
+}
+MODE_LABELS = {"fewest": "最少网格 fewest", "repair": "修复现网格 repair", "fixed": "指定网格数 fixed"}
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    sep = "|" + "---|" * len(df.columns)
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, sep, *body])
+
+
+def render(result) -> str:
+    """The Chinese report (markdown): totals, per-unit bounds and gaps, diagnoses, every violation."""
+    plan, units = result.plan, result.units
+    pol = plan.policy
+    viol = plan.violations_frame()
+    lines = [
+        "# 网格划分报告 (grid partition report)",
+        "",
+        f"- 模式 mode：{MODE_LABELS[result.mode]}；随机种子 seed：{result.seed}；用时 time：{result.seconds:.1f} 秒",
+        f"- 政策情景 scenario：{pol.scenario.id}（{pol.scenario.title}）",
+        f"- 社区网格：规划住户 ≤ {pol['grid.community.max_planned_households']} 户，常住户 ≥ "
+        f"{pol['grid.community.min_resident_households']} 户（{pol.param('grid.community.max_planned_households').clause}）",
+        f"- 村网格：{pol['grid.village.min_households']}–{pol['grid.village.max_households']} 户"
+        f"（{pol.param('grid.village.max_households').clause}），不得户内分户，网格不跨村社、连片",
+        f"- 网格总数 grids：{plan.n_grids()}（各村社下界之和 sum of lower bounds：{int(units['lower_bound'].sum())}）；"
+        f"违规 violations：{len(viol)}；切边 cut edges：{plan.cut_edges()}",
+    ]
+    if result.current:
+        lines.append(f"- 与现网格（{result.current}）相比调整户数 households moved：{int(units['moved_households'].sum())}")
+    if result.hit_time_limit:
+        lines.append("- 注意：达到时间上限，搜索提前结束，结果可能随机器速度不同 (time limit reached)")
+    lines += ["", "## 各村社 (per unit)", "", _md_table(units[list(UNIT_LABELS)].rename(columns=UNIT_LABELS))]
+    lines += ["", "## 诊断 (diagnoses)", ""]
+    lines += [f"- {d.message}" for d in result.diagnoses] or ["- 所有村社均可满足全部规则 (every unit can meet every rule)"]
+    lines += ["", "## 违规清单 (violations)", ""]
+    lines += [f"- [{v.rule}] {v.message}" for v in viol.itertuples()] or ["- 无 (none)"]
+    return "\n".join(lines) + "\n"
+
+
+def paths_for(out: str | Path) -> dict[str, Path]:
+    out = Path(out)
+    stem = out.with_suffix("")
+    return {"plan": out, "summary": Path(f"{stem}_summary.csv"), "report": Path(f"{stem}_report.md")}
+
+
+def write(result, out: str | Path) -> dict[str, Path]:
+    """Write the plan, the per-grid summary (bilingual headers) and the report; return their paths."""
+    paths = paths_for(out)
+    paths["plan"].parent.mkdir(parents=True, exist_ok=True)
+    result.plan.to_csv(paths["plan"])
+    summary = result.plan.summary()
+    summary.rename(columns=SUMMARY_LABELS).to_csv(paths["summary"], index=False, encoding="utf-8-sig")
+    paths["report"].write_text(render(result), encoding="utf-8")
+    return paths

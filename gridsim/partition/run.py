@@ -1,0 +1,202 @@
+"""``partition(...)``: the whole register, unit by unit, into a :class:`~gridsim.plan.Plan` with its report."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..errors import GridsimError
+from ..graph import HomeGraph, build_graph
+from ..plan import Plan
+from ..policy import Policy, load_policy
+from .bounds import Diagnosis
+from .problem import unit_problems
+from .solve import Effort, UnitSolution, solve_unit
+
+MODES = ("fewest", "repair", "fixed")
+
+
+@dataclass
+class PartitionResult:
+    """A partition and how good it is.
+
+    ``plan``: the :class:`~gridsim.plan.Plan`; ``units``: one row per unit (bounds, grids, gap to the
+    lower bound, violations, cut edges, groups split, households moved, seconds); ``diagnoses``: why
+    units cannot be fully legal; ``hit_time_limit``: the deadline cut the search short somewhere (the
+    result may then depend on machine speed).
+    """
+
+    plan: Plan
+    units: pd.DataFrame
+    diagnoses: list[Diagnosis]
+    mode: str
+    seed: int
+    seconds: float
+    hit_time_limit: bool = False
+    current: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def feasible_units(self) -> list[str]:
+        """Units whose bounds and structure allow a fully legal plan."""
+        return self.units.loc[self.units["feasible"], "unit_id"].tolist()
+
+    def report(self) -> str:
+        from .report import render
+
+        return render(self)
+
+    def write(self, out: str | Path) -> dict[str, Path]:
+        """Write ``out`` (home_id,grid_id), ``<out>_summary.csv`` and ``<out>_report.md`` beside it."""
+        from .report import write
+
+        return write(self, out)
+
+
+def _grids_for(unit_id: str, grids) -> int | None:
+    if grids is None:
+        return None
+    if isinstance(grids, Mapping):
+        return grids.get(unit_id)
+    return int(grids)
+
+
+def _solve(args) -> UnitSolution:
+    prob, mode, seed_seq, k, effort, deadline = args
+    return solve_unit(prob, mode, np.random.default_rng(seed_seq), grids=k, effort=effort, deadline=deadline)
+
+
+def partition(homes: pd.DataFrame, graph: HomeGraph | None = None, *, policy: Policy | None = None,
+              mode: str = "fewest", grids: int | Mapping[str, int] | None = None,
+              current: str | None = "current_grid_id", seed: int = 0, time_limit: float | None = None,
+              barriers=None, effort: Effort | None = None, workers: int = 1) -> PartitionResult:
+    """Partition every unit of ``homes`` into grids that meet the policy's limits; see the package docstring.
+
+    ``graph``: adjacency (built with :func:`gridsim.graph.build_graph` and ``barriers`` if None).
+    ``mode``: ``fewest`` | ``repair`` | ``fixed``. ``grids``: for ``fixed``, grids per unit (one number
+    for all, or ``{unit_id: n}``). ``current``: column with today's grids (objective "fewest households
+    moved", the starting map in ``repair``, and grid ids carried over); None to ignore. ``seed``: same
+    seed, same plan. ``time_limit``: seconds for the whole run (a cap; effort is counted in tries).
+    ``workers``: processes (units are independent; results do not depend on it).
+    """
+    t0 = time.monotonic()
+    if mode not in MODES:
+        raise GridsimError(f"未知模式 (unknown mode) {mode!r}; 可选 (choose from) {list(MODES)}")
+    if mode == "fixed" and grids is None:
+        raise GridsimError("fixed 模式需要指定网格数 --grids (fixed mode needs the number of grids)")
+    if grids is not None and not isinstance(grids, Mapping) and int(grids) < 1:
+        raise GridsimError(f"网格数须为正整数 (grids must be a positive integer): {grids}")
+    if current is not None and current not in homes.columns:
+        if mode == "repair" or current != "current_grid_id":
+            raise GridsimError(f"住户登记册没有现网格列 {current!r} (homes have no column {current!r})")
+        current = None
+    policy = policy or load_policy()
+    graph = graph if graph is not None else build_graph(homes, barriers)
+    reference = homes[current].to_numpy(dtype=object) if current else None
+    probs = unit_problems(homes, graph, policy, reference)
+    seqs = np.random.SeedSequence(seed).spawn(len(probs))
+    deadline = None if time_limit is None else t0 + float(time_limit)
+    effort = effort or Effort()
+    jobs = [(p, mode, s, _grids_for(p.unit_id, grids), effort, deadline) for p, s in zip(probs, seqs)]
+    if workers > 1 and len(jobs) > 1:
+        order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].n)  # big units first
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            done = dict(zip(order, pool.map(_solve, [jobs[i] for i in order])))
+        sols = [done[i] for i in range(len(jobs))]
+    else:
+        sols = [_solve(j) for j in jobs]
+    assignment = _grid_ids(probs, sols, reference, graph.n)
+    plan = Plan(homes, graph, assignment, policy)
+    units = _unit_table(plan, probs, sols, reference)
+    diags = [d for s in sols for d in s.diagnoses]
+    return PartitionResult(plan, units, diags, mode, seed, time.monotonic() - t0,
+                           any(s.hit_deadline for s in sols), current)
+
+
+def _grid_ids(probs, sols, reference, n) -> np.ndarray:
+    """Grid ids unique across units; a new grid keeps the id of the old grid it takes most households of."""
+    out = np.empty(n, dtype=object)
+    used: set[str] = set()
+    for prob, sol in zip(probs, sols):
+        k = int(sol.labels.max()) + 1
+        names: dict[int, str] = {}
+        if reference is not None:
+            df = pd.DataFrame({"old": reference[prob.nodes], "new": sol.labels, "hh": prob.households})
+            df = df[df["old"].notna()]
+            over = df.groupby(["old", "new"])["hh"].sum().reset_index()
+            over = over.sort_values(["hh", "old", "new"], ascending=[False, True, True], kind="stable")
+            for old, new in zip(over["old"], over["new"]):
+                old = str(old)
+                if new not in names and old not in used and old.isascii():
+                    names[int(new)] = old
+                    used.add(old)
+        taken = used | (set(map(str, reference[prob.nodes])) if reference is not None else set())
+        j = 1
+        for g in range(k):
+            if g not in names:
+                while f"{prob.unit_id}-g{j:02d}" in taken:
+                    j += 1
+                names[g] = f"{prob.unit_id}-g{j:02d}"
+                used.add(names[g])
+                taken.add(names[g])
+        out[prob.nodes] = [names[int(g)] for g in sol.labels]
+    return out
+
+
+def _unit_table(plan: Plan, probs, sols, reference) -> pd.DataFrame:
+    viol = plan.violations_frame()
+    per_unit = viol.groupby("unit_id").size() if len(viol) else pd.Series(dtype=int)
+    e = plan.graph.edges
+    g = plan._g
+    cut = g[e[:, 0]] != g[e[:, 1]]
+    cut_by_unit = np.bincount(plan.graph.unit_codes[e[cut, 0]], minlength=len(plan.graph.units))
+    rows = []
+    for u, (prob, sol) in enumerate(zip(probs, sols)):
+        sub = plan.homes.iloc[prob.nodes]
+        grids = int(pd.unique(plan._g[prob.nodes]).size)
+        moved = 0
+        if reference is not None:
+            df = pd.DataFrame({"old": reference[prob.nodes], "new": plan._g[prob.nodes], "hh": prob.households})
+            df = df[df["old"].notna()]
+            over = df.groupby(["old", "new"])["hh"].sum()
+            moved = int(over.sum() - over.groupby(level=0).max().sum())
+        split = 0
+        if "group_id" in sub.columns:
+            gg = pd.DataFrame({"grp": sub["group_id"].to_numpy(), "grid": plan._g[prob.nodes]}).dropna()
+            split = int((gg.groupby("grp")["grid"].nunique() - 1).sum())
+        codes = {d.code for d in sol.diagnoses}
+        rows.append({
+            "unit_id": prob.unit_id, "unit_type": prob.unit_type, "homes": prob.n,
+            "households": int(prob.households.sum()), "resident_households": int(sub["resident_households"].sum()),
+            "lower_bound": sol.lower, "upper_bound": sol.upper, "grids": grids, "gap": grids - sol.lower,
+            "violations": int(per_unit.get(prob.unit_id, 0)),
+            "feasible": not (codes - {"not_found", "grids_out_of_range"}),
+            "cut_edges": int(cut_by_unit[u]), "split_groups": split, "moved_households": moved,
+            "seconds": round(sol.seconds, 3),
+        })
+    return pd.DataFrame(rows)
+
+
+def lower_bounds(homes: pd.DataFrame, graph: HomeGraph | None = None, *, policy: Policy | None = None,
+                 barriers=None) -> pd.DataFrame:
+    """Per unit, without optimizing: lower and upper bound on the number of grids and the diagnoses."""
+    from .bounds import diagnose, piece_bounds, unit_bounds
+
+    policy = policy or load_policy()
+    graph = graph if graph is not None else build_graph(homes, barriers)
+    rows = []
+    for prob in unit_problems(homes, graph, policy, None):
+        pieces = piece_bounds(prob)
+        lo, hi = unit_bounds(prob, pieces)
+        diags = diagnose(prob, pieces)
+        rows.append({"unit_id": prob.unit_id, "unit_type": prob.unit_type, "homes": prob.n,
+                     "households": int(prob.households.sum()), "ceiling": prob.A, "floor": prob.B,
+                     "pieces": len(pieces), "lower_bound": lo, "upper_bound": hi, "feasible": not diags,
+                     "diagnoses": "；".join(d.message for d in diags)})
+    return pd.DataFrame(rows)

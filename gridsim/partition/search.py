@@ -1,0 +1,372 @@
+"""Local search: move single homes across grid boundaries while that improves the plan.
+
+The objective is lexicographic and depends on the mode:
+
+* ``fewest`` / ``fixed``: penalty (households outside the limits) → cut weight (compactness) →
+  groups split (村民组/小区 kept whole) → households moved from today's map;
+* ``repair``: penalty → households moved → cut weight → groups split.
+
+A move takes a home on a boundary into a neighbouring grid; it is allowed only when the grid it
+leaves stays connected (breadth-first search that stops once the home's same-grid neighbours meet
+again) and never empties a grid, so the number of grids is fixed here (the caller chooses it). Every
+term of the objective changes by a locally computed delta, so a move costs O(degree) plus the
+contiguity check. After hill climbing, a short annealing phase (deterministic given the generator)
+accepts compactness-worsening moves with falling probability, never letting the penalty rise, and the
+best plan seen is kept.
+
+"Households moved" here uses the heir of each of today's grids (the new grid holding most of its
+households when the search starts), matching :meth:`gridsim.plan.Plan.moved_households` closely.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from .problem import UnitProblem
+
+ORDERS = {"fewest": (0, 1, 2, 3), "fixed": (0, 1, 2, 3), "repair": (0, 3, 1, 2)}
+
+
+class LocalSearch:
+    """Mutable labelling of one unit's homes with per-grid sums; see the module docstring."""
+
+    def __init__(self, prob: UnitProblem, labels: np.ndarray, mode: str):
+        self.p = prob
+        self.lab = [int(x) for x in labels]
+        k = int(max(self.lab)) + 1 if len(self.lab) else 0
+        self.k = k
+        a, b = prob.a.tolist(), prob.b.tolist()
+        self.a, self.b = a, b
+        self.sa, self.sb, self.cnt = [0] * k, [0] * k, [0] * k
+        for v, g in enumerate(self.lab):
+            self.sa[g] += a[v]
+            self.sb[g] += b[v]
+            self.cnt[g] += 1
+        self.group = prob.group.tolist()
+        self.gc: dict[tuple[int, int], int] = {}
+        for v, g in enumerate(self.lab):
+            if self.group[v] >= 0:
+                key = (self.group[v], g)
+                self.gc[key] = self.gc.get(key, 0) + 1
+        self.old = prob.old.tolist()
+        self.hh = prob.households.tolist()
+        self.heir = self._heirs()
+        self.order = ORDERS[mode]
+        self.A, self.B = prob.A, prob.B
+
+    def _heirs(self) -> dict[int, int]:
+        over: dict[tuple[int, int], int] = {}
+        for v, g in enumerate(self.lab):
+            if self.old[v] >= 0:
+                over[(self.old[v], g)] = over.get((self.old[v], g), 0) + self.hh[v]
+        heir: dict[int, tuple[int, int]] = {}
+        for (o, g), h in sorted(over.items()):
+            if o not in heir or h > heir[o][1]:
+                heir[o] = (g, h)
+        return {o: g for o, (g, _) in heir.items()}
+
+    def pen(self, sa: int, sb: int) -> int:
+        return max(0, sa - self.A) + max(0, self.B - sb)
+
+    def penalty(self) -> int:
+        return sum(self.pen(self.sa[g], self.sb[g]) for g in range(self.k) if self.cnt[g])
+
+    def breaks(self, v: int) -> bool:
+        """Would removing ``v`` split its grid (its same-grid neighbours no longer meet)?"""
+        g = self.lab[v]
+        lab, adj = self.lab, self.p.adj
+        nbrs = [u for u in adj[v] if lab[u] == g]
+        if len(nbrs) <= 1:
+            return False
+        targets = set(nbrs[1:])
+        seen = {v, nbrs[0]}
+        queue = deque([nbrs[0]])
+        while queue:
+            x = queue.popleft()
+            for u in adj[x]:
+                if u not in seen and lab[u] == g:
+                    if u in targets:
+                        targets.discard(u)
+                        if not targets:
+                            return False
+                    seen.add(u)
+                    queue.append(u)
+        return True
+
+    def delta(self, v: int, q: int, w_p: float, w_q: float) -> tuple:
+        """Objective change (penalty, cut, groups, moved) of moving ``v`` to grid ``q``, in mode order."""
+        p = self.lab[v]
+        av, bv = self.a[v], self.b[v]
+        dpen = (self.pen(self.sa[p] - av, self.sb[p] - bv) + self.pen(self.sa[q] + av, self.sb[q] + bv)
+                - self.pen(self.sa[p], self.sb[p]) - self.pen(self.sa[q], self.sb[q]))
+        dcut = w_p - w_q
+        gr = self.group[v]
+        dgrp = 0
+        if gr >= 0:
+            dgrp = (-1 if self.gc[(gr, p)] == 1 else 0) + (1 if self.gc.get((gr, q), 0) == 0 else 0)
+        dmov = 0
+        o = self.old[v]
+        if o >= 0:
+            h = self.heir.get(o, -1)
+            dmov = self.hh[v] * ((q != h) - (p != h))
+        d = (dpen, dcut, dgrp, dmov)
+        return tuple(d[i] for i in self.order)
+
+    def apply(self, v: int, q: int) -> None:
+        p = self.lab[v]
+        av, bv = self.a[v], self.b[v]
+        self.sa[p] -= av
+        self.sb[p] -= bv
+        self.cnt[p] -= 1
+        self.sa[q] += av
+        self.sb[q] += bv
+        self.cnt[q] += 1
+        gr = self.group[v]
+        if gr >= 0:
+            self.gc[(gr, p)] -= 1
+            self.gc[(gr, q)] = self.gc.get((gr, q), 0) + 1
+        self.lab[v] = q
+
+    def _weights_to(self, v: int) -> tuple[float, dict[int, float]]:
+        p = self.lab[v]
+        w_p = 0.0
+        other: dict[int, float] = {}
+        lab = self.lab
+        for u, w in zip(self.p.adj[v], self.p.adj_w[v]):
+            g = lab[u]
+            if g == p:
+                w_p += w
+            else:
+                other[g] = other.get(g, 0.0) + w
+        return w_p, other
+
+    def climb(self, rng: np.random.Generator, max_passes: int = 30) -> int:
+        """Hill climbing: apply strictly improving single-home moves until none is left."""
+        moves = 0
+        zero = (0,) * 4
+        for _ in range(max_passes):
+            improved = 0
+            for v in rng.permutation(self.p.n).tolist():
+                p = self.lab[v]
+                if self.cnt[p] <= 1:
+                    continue
+                w_p, other = self._weights_to(v)
+                if not other:
+                    continue
+                best, best_q = zero, -1
+                for q, w_q in sorted(other.items()):
+                    d = self.delta(v, q, w_p, w_q)
+                    if d < best:
+                        best, best_q = d, q
+                if best_q >= 0 and not self.breaks(v):
+                    self.apply(v, best_q)
+                    improved += 1
+            moves += improved
+            if not improved:
+                break
+        return moves
+
+    def anneal(self, rng: np.random.Generator, steps: int, t0: float = 0.6, t1: float = 0.02) -> None:
+        """Simulated annealing on the secondary terms; the penalty may never rise. Keeps the best seen."""
+        best_lab, best_key = list(self.lab), self.key()
+        boundary = [v for v in range(self.p.n) if any(self.lab[u] != self.lab[v] for u in self.p.adj[v])]
+        if not boundary or steps <= 0:
+            return
+        pen_i = self.order.index(0)
+        cut_i = self.order.index(1)
+        cur = list(best_key)
+        for s in range(steps):
+            t = t0 * (t1 / t0) ** (s / steps)
+            v = boundary[int(rng.integers(len(boundary)))]
+            p = self.lab[v]
+            if self.cnt[p] <= 1:
+                continue
+            w_p, other = self._weights_to(v)
+            if not other:
+                continue
+            qs = sorted(other)
+            q = qs[int(rng.integers(len(qs)))]
+            d = self.delta(v, q, w_p, other[q])
+            if d[pen_i] > 0:
+                continue
+            score = d[cut_i] + 0.3 * sum(x for i, x in enumerate(d) if i not in (pen_i, cut_i)) / 100.0
+            if d[pen_i] < 0 or score <= 0 or rng.random() < math.exp(-score / t):
+                if self.breaks(v):
+                    continue
+                self.apply(v, q)
+                cur = [c + x for c, x in zip(cur, d)]
+                for u in self.p.adj[v]:
+                    boundary.append(u)
+                if len(boundary) > 4 * self.p.n:
+                    boundary = [x for x in set(boundary) if any(self.lab[u] != self.lab[x] for u in self.p.adj[x])]
+                    boundary.sort()
+                if tuple(cur) < best_key:
+                    best_key, best_lab = tuple(cur), list(self.lab)
+        self.reset(best_lab)
+
+    def anneal_penalty(self, rng: np.random.Generator, steps: int, t0: float | None = None, t1: float = 0.3) -> None:
+        """Simulated annealing on the penalty itself (households outside the limits), for tight units
+        where no single improving move is left: a home may move even when that makes things worse for a
+        while, which lets chains of moves and swaps of large buildings happen. Keeps the best seen."""
+        if self.penalty() == 0 or steps <= 0:
+            return
+        t0 = t0 if t0 is not None else max(2.0, 0.08 * self.A)
+        best_lab, best_key = list(self.lab), self.key()
+        pen_i = self.order.index(0)
+        cut_i = self.order.index(1)
+        n = self.p.n
+        for s in range(steps):
+            t = t0 * (t1 / t0) ** (s / steps)
+            v = int(rng.integers(n))
+            p = self.lab[v]
+            if self.cnt[p] <= 1:
+                continue
+            w_p, other = self._weights_to(v)
+            if not other:
+                continue
+            qs = sorted(other)
+            q = qs[int(rng.integers(len(qs)))]
+            d = self.delta(v, q, w_p, other[q])
+            energy = d[pen_i] + 0.01 * d[cut_i]
+            if energy <= 0 or rng.random() < math.exp(-energy / t):
+                if self.breaks(v):
+                    continue
+                self.apply(v, q)
+                if d[pen_i] < 0 or energy < 0:
+                    key = self.key()
+                    if key < best_key:
+                        best_key, best_lab = key, list(self.lab)
+                        if key[pen_i] == 0:
+                            break
+        self.reset(best_lab)
+
+    def recombine(self, rng: np.random.Generator, rounds: int, cost: np.ndarray, tries: int = 4) -> int:
+        """Merge two neighbouring grids and split the union again along a random spanning tree (as in
+        GerryChain's ReCom); among the splits with the least penalty, up to ``tries`` are scored by the
+        full objective and the best is kept if it improves on the current plan.
+
+        This moves whole chunks at once, which single-home moves cannot do when big buildings block each
+        other. ``cost``: spanning-tree edge costs per edge of the unit (as in construction). Returns the
+        number of accepted recombinations.
+        """
+        from .construct import _preorder, spanning_tree
+
+        e = self.p.edges
+        if len(e) == 0 or self.k < 2:
+            return 0
+        accepted = 0
+        a, b = self.p.a, self.p.b
+        for _ in range(rounds):
+            lab = np.asarray(self.lab)
+            cut = np.flatnonzero(lab[e[:, 0]] != lab[e[:, 1]])
+            if len(cut) == 0:
+                break
+            bad = [g for g in range(self.k) if self.cnt[g] and self.pen(self.sa[g], self.sb[g]) > 0]
+            pick = cut
+            if bad:
+                hot = np.isin(lab[e[cut, 0]], bad) | np.isin(lab[e[cut, 1]], bad)
+                if hot.any():
+                    pick = cut[hot]
+            i = int(pick[rng.integers(len(pick))])
+            p, q = int(lab[e[i, 0]]), int(lab[e[i, 1]])
+            nodes = np.flatnonzero((lab == p) | (lab == q))
+            local = np.full(self.p.n, -1)
+            local[nodes] = np.arange(len(nodes))
+            sel = (local[e[:, 0]] >= 0) & (local[e[:, 1]] >= 0)
+            le = local[e[sel]]
+            tree = spanning_tree(len(nodes), le, cost[sel], rng, jitter=1.0)
+            if len(tree) != len(nodes) - 1:
+                continue
+            root = int(rng.integers(len(nodes)))
+            order, _, size, tin = _preorder(len(nodes), tree, root)
+            ca = np.r_[0, np.cumsum(a[nodes][order])]
+            cb = np.r_[0, np.cumsum(b[nodes][order])]
+            pa, pb = ca[tin + size] - ca[tin], cb[tin + size] - cb[tin]
+            ta, tb = pa[root], pb[root]
+            pen = (np.maximum(0, pa - self.A) + np.maximum(0, self.B - pb)
+                   + np.maximum(0, ta - pa - self.A) + np.maximum(0, self.B - (tb - pb)))
+            pen[root] = np.iinfo(np.int64).max
+            cand = np.flatnonzero(pen == pen.min())
+            if len(cand) > tries:
+                cand = rng.choice(cand, size=tries, replace=False)
+            cur = lab[nodes]
+            best_d, best_new = (0,) * 4, None
+            for v in cand.tolist():
+                side = np.zeros(len(nodes), dtype=bool)
+                side[order[tin[v]:tin[v] + size[v]]] = True
+                new = np.where(side, p, q)
+                d = self._split_delta(nodes, cur, new, le, sel, p, q)
+                if d < best_d:
+                    best_d, best_new = d, new
+            if best_new is not None:
+                for x, g in zip(nodes.tolist(), best_new.tolist()):
+                    if self.lab[x] != g:
+                        self.apply(x, g)
+                accepted += 1
+        return accepted
+
+    def _split_delta(self, nodes, cur, new, le, sel, p, q) -> tuple:
+        """Objective change (mode order) of relabelling ``nodes`` (all of grids p and q) from ``cur`` to ``new``."""
+        a, b = self.p.a[nodes], self.p.b[nodes]
+        dpen = 0
+        for g in (p, q):
+            na, nb = int(a[new == g].sum()), int(b[new == g].sum())
+            dpen += self.pen(na, nb) - self.pen(self.sa[g], self.sb[g])
+        w = self.p.weight[sel]
+        dcut = float(w[new[le[:, 0]] != new[le[:, 1]]].sum() - w[cur[le[:, 0]] != cur[le[:, 1]]].sum())
+        grp = self.p.group[nodes]
+        has = grp >= 0
+        dgrp = 0
+        if has.any():
+            codes, inv = np.unique(grp[has], return_inverse=True)
+            def present(lbl):
+                return sum(int((np.bincount(inv[lbl[has] == g], minlength=len(codes)) > 0).sum()) for g in (p, q))
+            dgrp = present(new) - present(cur)
+        dmov = 0
+        old = self.p.old[nodes]
+        known = old >= 0
+        if known.any():
+            heir = np.array([self.heir.get(int(o), -1) for o in old[known]])
+            hh = self.p.households[nodes][known]
+            dmov = int((hh * ((new[known] != heir).astype(int) - (cur[known] != heir).astype(int))).sum())
+        d = (dpen, dcut, dgrp, dmov)
+        return tuple(d[i] for i in self.order)
+
+    def reset(self, labels) -> None:
+        heir = self.heir
+        self.__init__(self.p, np.asarray(labels), _mode_of(self.order))
+        self.heir = heir
+
+    def cut(self) -> float:
+        e = self.p.edges
+        if len(e) == 0:
+            return 0.0
+        lab = np.asarray(self.lab)
+        return float(self.p.weight[lab[e[:, 0]] != lab[e[:, 1]]].sum())
+
+    def groups_split(self) -> int:
+        per: dict[int, int] = {}
+        for (gr, _), c in self.gc.items():
+            if c > 0:
+                per[gr] = per.get(gr, 0) + 1
+        return sum(c - 1 for c in per.values())
+
+    def moved(self) -> int:
+        old = self.p.old
+        known = old >= 0
+        if not known.any():
+            return 0
+        heir = np.array([self.heir.get(int(o), -1) for o in old[known]])
+        return int(self.p.households[known][np.asarray(self.lab)[known] != heir].sum())
+
+    def key(self) -> tuple:
+        """The objective as a tuple in mode order (smaller is better)."""
+        d = (self.penalty(), self.cut(), self.groups_split(), self.moved())
+        return tuple(d[i] for i in self.order)
+
+
+def _mode_of(order: tuple) -> str:
+    return next(m for m, o in ORDERS.items() if o == order)

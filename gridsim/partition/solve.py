@@ -1,0 +1,248 @@
+"""Solving one unit: choose the number of grids, construct, improve, and keep the best plan found.
+
+Per connected piece of the unit (see :mod:`.bounds`):
+
+* ``fewest``: try ``k`` = lower bound, then ``k + 1`` … up to the upper bound, and stop at the first
+  ``k`` where a legal plan is found; if none is, keep the plan with the fewest households outside the
+  limits (fewer grids on ties);
+* ``fixed``: the unit's requested number of grids, shared out over its pieces;
+* ``repair``: the tree is built over today's grids as indivisible blocks (the connected parts of each
+  current grid; a block over the ceiling is opened up into single homes), so today's grids are merged
+  whole wherever that is legal, and the local search then moves as few households as possible. Grid
+  counts from the lower bound up are tried; after the first legal count, up to two more are tried if
+  they move fewer households (moving fewer households ranks above having fewer grids).
+
+For each ``k``: several spanning trees are peeled (:mod:`.construct`), the best few constructions go
+through hill climbing and annealing (:mod:`.search`), and the best by the mode's objective is kept.
+Pieces too small to stand alone (islands) join the grid of the nearest home; a unit that cannot fill
+one grid is one grid. The effort is counted in tries, not seconds, so a seed always gives the same
+plan; the optional deadline only cuts the tries short (and is reported when it does).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from .bounds import Diagnosis, PieceBounds, diagnose, piece_bounds, unit_bounds
+from .construct import peel, spanning_tree
+from .problem import UnitProblem
+from .search import LocalSearch
+
+GROUP_COST = 3.0  # a tree edge between two 村民组/小区 costs this many times more
+REPAIR_EXTRA_GRIDS = 2  # repair: grids beyond the first legal count tried, if they move fewer households
+ROAD_COST = 2.0  # ... and one across a road this many times more (so cuts tend to follow roads)
+
+
+@dataclass(frozen=True)
+class Effort:
+    """How hard to search, in counts (deterministic), per piece and number of grids."""
+
+    trees: int = 24  # spanning trees peeled
+    polish: int = 3  # best constructions that get the local search
+    anneal_per_home: float = 6.0  # annealing steps per home (compactness)
+    min_anneal: int = 3000  # ... and at least this many
+    recombine_work: int = 40000  # compactness recombinations: at most this / homes rounds
+    recombinations: int = 300  # merge-and-split attempts (per polish) to fix limits and compactness
+    penalty_steps: int = 20000  # annealing steps on the penalty when that still leaves one outside
+
+
+@dataclass
+class UnitSolution:
+    labels: np.ndarray  # grid number per home of the unit (0..k-1)
+    lower: int
+    upper: int
+    diagnoses: list[Diagnosis] = field(default_factory=list)
+    penalty: int = 0
+    hit_deadline: bool = False
+    seconds: float = 0.0
+
+
+def subproblem(prob: UnitProblem, idx: np.ndarray) -> UnitProblem:
+    """The unit restricted to homes ``idx`` (renumbered 0..len-1)."""
+    local = np.full(prob.n, -1, dtype=np.int64)
+    local[idx] = np.arange(len(idx))
+    keep = (local[prob.edges[:, 0]] >= 0) & (local[prob.edges[:, 1]] >= 0) if len(prob.edges) else np.zeros(0, bool)
+    edges = local[prob.edges[keep]] if len(prob.edges) else np.empty((0, 2), dtype=np.int64)
+    adj, adj_w = [], []
+    for v in idx.tolist():
+        pairs = [(int(local[u]), w) for u, w in zip(prob.adj[v], prob.adj_w[v]) if local[u] >= 0]
+        adj.append([u for u, _ in pairs])
+        adj_w.append([w for _, w in pairs])
+    return UnitProblem(prob.unit_id, prob.unit_type, prob.nodes[idx], prob.a[idx], prob.b[idx],
+                       prob.households[idx], prob.A, prob.B, adj, adj_w, edges.reshape(-1, 2), prob.weight[keep],
+                       prob.length[keep], prob.road[keep], prob.group[idx], prob.old[idx], prob.xy[idx], prob.home_ids[idx],
+                       prob.group_ids[idx])
+
+
+def _tree_cost(prob: UnitProblem) -> np.ndarray:
+    """Spanning-tree edge costs: short, heavy, same-group edges that cross no road are cheap."""
+    e = prob.edges
+    length = np.where(np.isfinite(prob.length), prob.length, 1.0)
+    g = prob.group
+    differ = (g[e[:, 0]] != g[e[:, 1]]) | (g[e[:, 0]] < 0)
+    return (np.maximum(length, 1.0) / prob.weight * np.where(differ, GROUP_COST, 1.0)
+            * np.where(prob.road, ROAD_COST, 1.0))
+
+
+def _blocks(prob: UnitProblem) -> np.ndarray:
+    """Repair mode: block label per home = connected part of its current grid (oversized blocks opened)."""
+    e = prob.edges
+    same = (prob.old[e[:, 0]] == prob.old[e[:, 1]]) & (prob.old[e[:, 0]] >= 0)
+    n = prob.n
+    _, lab = connected_components(coo_matrix((np.ones(same.sum()), (e[same, 0], e[same, 1])), shape=(n, n)),
+                                  directed=False)
+    sums = np.bincount(lab, weights=prob.a)
+    big = sums[lab] > prob.A
+    lab = np.where(big, lab.max() + 1 + np.arange(n), lab)
+    return np.unique(lab, return_inverse=True)[1]
+
+
+def _construct(prob: UnitProblem, k: int, rng: np.random.Generator, blocks: np.ndarray | None,
+               spread: float, geometric: bool = True) -> np.ndarray:
+    """One peeled construction of ``k`` grids (over blocks if given), as labels per home.
+
+    ``geometric``: tree over the geometric costs (compact, group-following); otherwise a random
+    spanning tree that ignores geometry (as GerryChain draws), which mixes groups more freely — needed
+    where a low-occupancy compound must share grids with its neighbours.
+    """
+    if blocks is None:
+        cost = _tree_cost(prob) if geometric else np.ones(len(prob.edges))
+        tree = spanning_tree(prob.n, prob.edges, cost, rng, jitter=1.0 if geometric else 100.0)
+        return peel(prob.n, tree, prob.a, prob.b, prob.A, prob.B, k, rng, group=prob.group, spread=spread)
+    nb = int(blocks.max()) + 1
+    be = blocks[prob.edges]
+    cross = be[:, 0] != be[:, 1]
+    pairs = np.sort(be[cross], axis=1)
+    strength = coo_matrix((prob.weight[cross], (pairs[:, 0], pairs[:, 1])), shape=(nb, nb)).tocsr().tocoo()
+    bedges = np.column_stack([strength.row, strength.col]).astype(np.int64)
+    tree = spanning_tree(nb, bedges, 1.0 / strength.data, rng, jitter=1.0)
+    ba = np.bincount(blocks, weights=prob.a, minlength=nb)
+    bb = np.bincount(blocks, weights=prob.b, minlength=nb)
+    return peel(nb, tree, ba, bb, prob.A, prob.B, k, rng, spread=spread)[blocks]
+
+
+def _solve_piece(prob: UnitProblem, ks: list[int], mode: str, rng: np.random.Generator, effort: Effort,
+                 deadline: float | None) -> tuple[np.ndarray, int, bool]:
+    """Best labels for one connected piece over the candidate grid counts ``ks`` (in order)."""
+    if prob.n == 1 or ks == [1]:
+        return np.zeros(prob.n, dtype=np.int64), int(prob.penalty(prob.a.sum(), prob.b.sum())), False
+    blocks = _blocks(prob) if mode == "repair" else None
+    cost = _tree_cost(prob)
+    best: tuple | None = None
+    hit = False
+    first_legal = None
+    for k in ks:
+        k = min(k, prob.n)
+        built = []
+        for t in range(effort.trees):
+            if deadline is not None and time.monotonic() > deadline and built:
+                hit = True
+                break
+            lab = _construct(prob, k, rng, blocks, spread=0.02 if t % 2 == 0 else 1.0, geometric=t % 4 < 2)
+            ls = LocalSearch(prob, lab, mode)
+            built.append((ls.key(), lab))
+        built.sort(key=lambda t: t[0])
+        for _, lab in built[:effort.polish]:
+            ls = LocalSearch(prob, lab, mode)
+            ls.climb(rng)
+            if ls.penalty():
+                ls.recombine(rng, effort.recombinations, cost)
+                ls.climb(rng)
+            if ls.penalty():
+                ls.anneal_penalty(rng, effort.penalty_steps)
+                ls.climb(rng)
+            ls.anneal(rng, max(effort.min_anneal, int(effort.anneal_per_home * prob.n)))
+            ls.climb(rng)
+            ls.recombine(rng, min(effort.recombinations, int(effort.recombine_work / prob.n)), cost)
+            ls.climb(rng)
+            key = ls.key()
+            # fewest/fixed: legality, then fewer grids; repair: legality, then fewer households moved
+            rank = (key[0], k, key) if mode != "repair" else (key[0], key[1], k, key)
+            if best is None or rank < best[0]:
+                best = (rank, np.asarray(ls.lab, dtype=np.int64))
+            if deadline is not None and time.monotonic() > deadline:
+                hit = True
+                break
+        if hit:
+            break
+        if best[0][0] == 0:
+            first_legal = k if first_legal is None else first_legal
+            # repair may take a grid or two more when that moves fewer households
+            if mode != "repair" or best[0][1] == 0 or k >= first_legal + REPAIR_EXTRA_GRIDS:
+                break
+    return best[1], int(best[0][0]), hit
+
+
+def _share(total: int, pieces: list[PieceBounds]) -> list[int]:
+    """Fixed mode: split a unit's grid count over its standalone pieces (at least one each)."""
+    ks = [1] * len(pieces)
+    for _ in range(max(0, total - len(pieces))):
+        i = max(range(len(pieces)), key=lambda j: (pieces[j].a / ks[j], -j))
+        ks[i] += 1
+    return ks
+
+
+def solve_unit(prob: UnitProblem, mode: str, rng: np.random.Generator, *, grids: int | None = None,
+               effort: Effort = Effort(), deadline: float | None = None) -> UnitSolution:
+    """Grid labels for every home of one unit, with its bounds and diagnoses."""
+    t0 = time.monotonic()
+    pieces = piece_bounds(prob)
+    lower, upper = unit_bounds(prob, pieces)
+    diags = diagnose(prob, pieces)
+    labels = np.full(prob.n, -1, dtype=np.int64)
+    standalone = [p for p in pieces if p.standalone]
+    if not standalone:  # the whole unit cannot fill one grid: one grid, below its floor
+        labels[:] = 0
+        return UnitSolution(labels, 1, 1, diags, int(prob.penalty(prob.a.sum(), prob.b.sum())), False,
+                            time.monotonic() - t0)
+    fixed = _share(grids, standalone) if mode == "fixed" and grids is not None else None
+    nxt, penalty, hit = 0, 0, False
+    for i, piece in enumerate(standalone):
+        sub = subproblem(prob, piece.homes)
+        if fixed is not None:
+            ks = [fixed[i]]
+        elif piece.lower > piece.upper:
+            ks = [piece.lower]
+        else:
+            ks = list(range(piece.lower, piece.upper + 1))
+        lab, pen, h = _solve_piece(sub, ks, mode, rng, effort, deadline)
+        labels[piece.homes] = lab + nxt
+        nxt += int(lab.max()) + 1
+        penalty += pen
+        hit |= h
+    _attach_islands(prob, labels)
+    if fixed is not None and sum(fixed) != grids:
+        diags.append(Diagnosis(prob.unit_id, "grids_out_of_range",
+                               f"{prob.unit_id}：要求 {grids} 个网格，但有 {len(standalone)} 个互不相邻的片区，"
+                               f"至少需要 {len(standalone)} 个 (more pieces than requested grids)"))
+    if mode == "fixed" and grids is not None and not (lower <= grids <= upper):
+        diags.append(Diagnosis(prob.unit_id, "grids_out_of_range",
+                               f"{prob.unit_id}：指定 {grids} 个网格，超出可行范围 {lower}–{upper} 个，必有网格不达标 "
+                               f"(requested {grids} grids, outside the feasible range {lower}-{upper})"))
+    ls = LocalSearch(prob, labels, mode)
+    penalty = ls.penalty()
+    if penalty and not diags:
+        diags.append(Diagnosis(prob.unit_id, "not_found",
+                               f"{prob.unit_id}：上下界允许合规方案，但搜索未找到（剩余 {penalty} 户超出限额）；"
+                               f"可增加 --time-limit 或换 --seed 再试 (bounds allow a legal plan but the search did not find one)"))
+    return UnitSolution(labels, lower, upper, diags, penalty, hit, time.monotonic() - t0)
+
+
+def _attach_islands(prob: UnitProblem, labels: np.ndarray) -> None:
+    """Homes not yet labelled (pieces too small to stand alone) join the grid of the nearest labelled home."""
+    todo = np.flatnonzero(labels < 0)
+    if len(todo) == 0:
+        return
+    done = np.flatnonzero(labels >= 0)
+    if np.isfinite(prob.xy).all():
+        from scipy.spatial import cKDTree
+
+        _, near = cKDTree(prob.xy[done]).query(prob.xy[todo])
+        labels[todo] = labels[done[near]]
+    else:
+        labels[todo] = labels[done[0]]

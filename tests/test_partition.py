@@ -1,0 +1,169 @@
+"""The optimizer on generated units: conservation, legality, determinism, bounds and diagnoses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gridsim.graph import build_graph, graph_from_edges
+from gridsim.errors import GridsimError
+from gridsim.partition import Effort, bin_packing_bound, lower_bounds, partition
+from gridsim.partition.instances import SHAPES, community, village
+
+FAST = Effort(trees=8, polish=2, anneal_per_home=2.0, min_anneal=300, recombinations=100, penalty_steps=3000)
+
+
+def _check_conserved_and_legal(homes, result):
+    plan = result.plan
+    frame = plan.to_frame()
+    assert len(frame) == len(homes) and frame["home_id"].is_unique
+    assert frame["grid_id"].notna().all()
+    assert set(frame["home_id"]) == set(homes["home_id"])
+    s = plan.summary()
+    assert s["households"].sum() == homes["households"].sum()
+    assert s["resident_households"].sum() == homes["resident_households"].sum()
+    assert s["homes"].sum() == len(homes)
+    # grid ids never span units
+    assert (s.groupby("grid_id")["unit_id"].nunique() == 1).all()
+    pieces = plan.pieces()
+    viol = plan.violations_frame()
+    for unit in result.units.itertuples():
+        if unit.violations == 0:
+            grids = s[s["unit_id"] == unit.unit_id]
+            limits = plan.policy.grid_limits(unit.unit_type)
+            if unit.unit_type == "village":
+                assert grids["households"].between(limits["min_households"], limits["max_households"]).all()
+            else:
+                assert (grids["households"] <= limits["max_planned"]).all()
+                assert (grids["resident_households"] >= limits["min_resident"]).all()
+            assert all(pieces[plan.grid_code(g)] == 1 for g in grids["grid_id"])
+            assert unit.grids >= unit.lower_bound
+        else:
+            assert (viol["unit_id"] == unit.unit_id).sum() == unit.violations
+            assert any(d.unit_id == unit.unit_id for d in result.diagnoses)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), groups=st.integers(2, 12), shape=st.sampled_from(SHAPES))
+def test_generated_villages(seed, groups, shape):
+    homes = village(np.random.default_rng(seed), "v", groups, shape)
+    homes["key_households"] = 0
+    result = partition(homes, seed=seed, effort=FAST)
+    _check_conserved_and_legal(homes, result)
+    unit = result.units.iloc[0]
+    total = homes["households"].sum()
+    if total >= 100:
+        assert unit.lower_bound == -(-total // 300)
+        assert unit.violations == 0  # small houses: always solvable
+        assert unit.grids <= unit.lower_bound + 1
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), compounds=st.integers(1, 6), shape=st.sampled_from(SHAPES))
+def test_generated_communities(seed, compounds, shape):
+    homes = community(np.random.default_rng(seed), "c", compounds, shape)
+    homes["key_households"] = 0
+    result = partition(homes, seed=seed, effort=FAST)
+    _check_conserved_and_legal(homes, result)
+
+
+def test_same_seed_same_plan_and_workers_do_not_matter():
+    from gridsim.partition.instances import register
+
+    homes = register(7, villages=2, communities=2)
+    a = partition(homes, seed=3, effort=FAST)
+    b = partition(homes, seed=3, effort=FAST, workers=2)
+    assert a.plan.to_frame().equals(b.plan.to_frame())
+    assert a.units.drop(columns="seconds").equals(b.units.drop(columns="seconds"))
+
+
+def _homes(rows, unit_type="village", unit="u"):
+    df = pd.DataFrame(rows, columns=["home_id", "households", "resident_households", "x", "y"])
+    df["unit_id"], df["unit_type"], df["key_households"] = unit, unit_type, 0
+    return df
+
+
+def test_village_of_80_households_is_diagnosed():
+    homes = _homes([(f"h{i}", 2, 1, i * 10.0, 0.0) for i in range(40)])
+    result = partition(homes)
+    assert [d.code for d in result.diagnoses] == ["unit_too_small"]
+    assert "80" in result.diagnoses[0].message and "u" in result.diagnoses[0].message
+    assert result.plan.n_grids() == 1
+    assert [v.rule for v in result.plan.violations()] == ["village_min_households"]
+    assert not result.units.iloc[0]["feasible"]
+
+
+def test_building_over_the_ceiling_is_diagnosed():
+    rows = [("big", 620, 400, 0.0, 0.0)] + [(f"b{i}", 100, 90, 40.0 * (i + 1), 0.0) for i in range(6)]
+    result = partition(_homes(rows, "community"))
+    codes = [d.code for d in result.diagnoses]
+    assert "home_over_ceiling" in codes
+    msg = next(d.message for d in result.diagnoses if d.code == "home_over_ceiling")
+    assert "big" in msg and "620" in msg
+    assert any(v.rule == "community_max_planned" for v in result.plan.violations())
+
+
+def test_island_home_is_diagnosed_and_joined_to_nearest_grid():
+    rows = [(f"h{i}", 2, 1, (i % 10) * 15.0, (i // 10) * 15.0) for i in range(100)] + [("far", 2, 1, 5000.0, 0.0)]
+    homes = _homes(rows)
+    edges = pd.DataFrame([(f"h{i}", f"h{i + 1}") for i in range(99)], columns=["home_a", "home_b"])
+    result = partition(homes, graph_from_edges(homes, edges))
+    assert [d.code for d in result.diagnoses] == ["island"]
+    assert "far" in result.diagnoses[0].message
+    assert [v.rule for v in result.plan.violations()] == ["contiguous"]
+    assert result.plan.to_frame()["grid_id"].notna().all()
+
+
+def test_bounds_conflict_is_diagnosed():
+    # 600 planned needs 2 grids under a 500 ceiling, but 300 resident fills only 1 grid at 250
+    rows = [(f"b{i}", 100, 50, 40.0 * i, 0.0) for i in range(6)]
+    codes = [d.code for d in partition(_homes(rows, "community")).diagnoses]
+    assert codes == ["bounds_conflict"]
+
+
+def test_bin_packing_bound():
+    assert bin_packing_bound(np.array([300, 300, 300]), 500) == 3  # no two fit together
+    assert bin_packing_bound(np.array([250, 250, 250, 250]), 500) == 2
+    assert bin_packing_bound(np.array([1] * 1000), 300) == 4
+    assert bin_packing_bound(np.array([600, 10]), 500) == 2
+
+
+def test_lower_bounds_table_and_modes():
+    homes = village(np.random.default_rng(5), "v", 8, "blob")
+    homes["key_households"] = 0
+    lb = lower_bounds(homes)
+    assert lb.loc[0, "lower_bound"] == -(-homes["households"].sum() // 300) and lb.loc[0, "feasible"]
+    fixed = partition(homes, mode="fixed", grids=int(lb.loc[0, "lower_bound"]) + 2, effort=FAST)
+    assert fixed.plan.n_grids() == lb.loc[0, "lower_bound"] + 2 and fixed.units.iloc[0]["violations"] == 0
+    repair = partition(homes, mode="repair", effort=FAST)
+    assert repair.units.iloc[0]["violations"] == 0
+    assert repair.units.iloc[0]["moved_households"] <= partition(homes, effort=FAST).units.iloc[0]["moved_households"]
+    with pytest.raises(GridsimError):
+        partition(homes, mode="fixed")
+    with pytest.raises(GridsimError):
+        partition(homes, mode="bogus")
+
+
+def test_time_limit_cuts_the_search_short_but_assigns_every_home():
+    homes = village(np.random.default_rng(11), "v", 10, "strip")
+    homes["key_households"] = 0
+    result = partition(homes, time_limit=0.0)
+    assert result.hit_time_limit
+    assert result.plan.to_frame()["grid_id"].notna().all()
+    assert "时间上限" in result.report()
+
+
+def test_scenario_limits_change_the_plan():
+    from gridsim.policy import load_policy
+
+    homes = community(np.random.default_rng(21), "c", 4, "blob")
+    homes["key_households"] = 0
+    base = partition(homes, effort=FAST)
+    tight = partition(homes, policy=load_policy("community_cap_400"), effort=FAST)
+    assert tight.units.iloc[0]["lower_bound"] >= base.units.iloc[0]["lower_bound"]
+    s = tight.plan.summary()
+    if tight.units.iloc[0]["violations"] == 0:
+        assert (s["households"] <= 400).all()

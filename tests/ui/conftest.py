@@ -1,0 +1,131 @@
+"""Real-browser harness: the editor notebook served by Voila, driven by Playwright in Debian's Chromium.
+
+* Skipped unless ``/usr/bin/chromium`` exists (``make test-ui`` installs it; never ``playwright install``).
+* Voila runs as a subprocess on a free port of 127.0.0.1 with the offline ``gridsim`` template
+  (:mod:`gridsim.editor.serve`), serving a copy of ``notebooks/03_editor.ipynb`` whose parameters were
+  injected by papermill (the unit to open and a temporary folder for saved plans); the fixture waits
+  until Voila answers.
+* Every page routes all requests: anything not addressed to 127.0.0.1 is aborted and recorded, and the
+  test fails at teardown if there was any (the editor must work offline).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+UI_UNIT = "wanfo"  # a community of about 50 buildings: small enough for fast, stable rendering
+SERVER_START_S = 60
+APP_READY_MS = 90_000
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="需要 /usr/bin/chromium (Debian chromium not installed)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ui_unit() -> str:
+    return UI_UNIT
+
+
+@pytest.fixture(scope="session")
+def ui_out_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("editor_out")
+
+
+@pytest.fixture(scope="session")
+def voila_url(tmp_path_factory, ui_out_dir):
+    """Serve the parameterised editor notebook with Voila; yield its URL; stop the server afterwards."""
+    if not CHROMIUM.exists():
+        pytest.skip("no chromium")
+    import nbformat
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    from gridsim.editor.serve import EDITOR_NOTEBOOK, voila_command, voila_env
+
+    work = tmp_path_factory.mktemp("voila")
+    nb = load_notebook_node(str(EDITOR_NOTEBOOK))
+    nb = parameterize_notebook(nb, {"unit": UI_UNIT, "out_dir": str(ui_out_dir)})
+    notebook = work / "editor_ui.ipynb"
+    nbformat.write(nb, notebook)
+    port = _free_port()
+    log = open(work / "voila.log", "w")
+    proc = subprocess.Popen(voila_command(notebook, port), env=voila_env(), cwd=work, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + SERVER_START_S
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"Voila exited ({proc.returncode}); log: {(work / 'voila.log').read_text()[-3000:]}")
+            try:  # a static file answers without starting a kernel
+                with urllib.request.urlopen(url + "voila/static/voila.js", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                log_tail = (work / "voila.log").read_text()[-3000:]
+                pytest.fail(f"Voila did not answer in {SERVER_START_S} s; log: {log_tail}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def app_page(browser, voila_url):
+    """A fresh page with the editor loaded (a new Voila kernel each time); fails on any external request."""
+    context = browser.new_context(viewport={"width": 1500, "height": 1100}, locale="zh-CN")
+    external: list[str] = []
+    errors: list[str] = []
+
+    def route(r):
+        url = r.request.url
+        if url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
+            r.continue_()
+        else:
+            external.append(url)
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("websocket", lambda ws: None if ws.url.startswith("ws://127.0.0.1") else external.append(ws.url))
+    page.set_default_timeout(30_000)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(voila_url, timeout=APP_READY_MS)
+    page.wait_for_selector(".gs-app", timeout=APP_READY_MS)
+    page.wait_for_selector("path.gs-home", timeout=APP_READY_MS)
+    yield page
+    context.close()
+    assert not external, f"requests left 127.0.0.1 (the editor must work offline): {external}"
+    assert not errors, f"page errors: {errors}"
