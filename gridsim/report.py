@@ -78,10 +78,22 @@ class ReportSummary:
 # The suite
 
 
+def interactive_apps() -> set[str]:
+    """Notebooks that are interactive apps served with Voila (the grid editor), not report pages.
+
+    A static HTML copy of a widget app shows nothing useful, so reports leave it out and the index page
+    says how to open it instead.
+    """
+    from .editor.serve import EDITOR_NOTEBOOK
+
+    return {EDITOR_NOTEBOOK.name}
+
+
 def suite(selected: Iterable[str] | None = None, notebook_dir: Path | None = None) -> list[Path]:
     """The report notebooks (``NN_name.ipynb``) in order; ``selected`` filters by prefix or stem (``01``)."""
     notebook_dir = Path(notebook_dir) if notebook_dir is not None else NOTEBOOK_DIR
-    paths = sorted(p for p in notebook_dir.glob("[0-9][0-9]_*.ipynb") if p.is_file())
+    apps = interactive_apps()
+    paths = sorted(p for p in notebook_dir.glob("[0-9][0-9]_*.ipynb") if p.is_file() and p.name not in apps)
     if selected:
         wanted = list(selected)
         chosen = [p for p in paths if any(p.stem == w or p.stem.startswith(f"{w}_") or p.name == w for w in wanted)]
@@ -279,6 +291,11 @@ def write_index(out_dir: Path) -> Path:
              "<h1>史河街道网格化服务管理 模拟报告<br><small>gridsim reports</small></h1>",
              f"<p>共 {len(manifests)} 个情景 ({len(manifests)} scenario(s))。每个笔记本有两种格式："
              "HTML（供阅读，不含代码）与 .ipynb（含代码与输出，可在 JupyterLab 中打开）。</p>"]
+    if interactive_apps() & {p.name for p in NOTEBOOK_DIR.glob("*.ipynb")}:
+        parts.append("<p>网格调整编辑器（交互式，不在静态报告中）：在仓库目录运行 "
+                     "<code>python -m gridsim.editor.serve</code> 后在浏览器中打开。"
+                     " The interactive grid editor is an app, not a report page: run "
+                     "<code>python -m gridsim.editor.serve</code>.</p>")
     for m in manifests:
         sid = m["scenario"]
         parts.append(f'<h2 id="{e(sid)}">{e(m.get("title", sid))} <small>({e(sid)})</small></h2>')

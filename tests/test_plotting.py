@@ -267,3 +267,24 @@ def test_scenario_key_figures_from_real_budget_runs(data):
     diff = plotting.differences_from_first(key, ["合计 P50（元/年）"])
     assert list(diff.index) == ["每满100户"]
     assert diff.iloc[0, 0] == pytest.approx(key.iloc[1]["合计 P50（元/年）"] - key.iloc[0]["合计 P50（元/年）"])
+
+
+def test_partition_table_and_chart_against_a_real_partition(data):
+    from gridsim.graph import build_graph
+    from gridsim.partition import partition
+
+    homes, units, barriers = data
+    sel = homes[homes["unit_id"].isin(["huayuan", "synth_c2"])].reset_index(drop=True)
+    result = partition(sel, build_graph(sel, barriers), seed=0, time_limit=30)
+    today = sel.groupby("unit_id")["current_grid_id"].nunique()
+    table = plotting.partition_table(result.units, today, units)
+    assert list(table.index[:-1]) == ["synth_c2", "huayuan"] and table.index[-1] == "total"
+    assert table.loc["total", "优化后网格数 grids"] == result.plan.n_grids()
+    assert table.loc["total", "现网格数 grids today"] == sel["current_grid_id"].nunique()
+    assert table.loc["total", "户数 households"] == sel["households"].sum()
+    assert (table.iloc[:-1]["优化后网格数 grids"] >= table.iloc[:-1]["下界 lower bound"]).all()
+    fig = plotting.grid_count_chart(result.units, today, units)
+    assert len(fig.axes[0].patches) == 4  # today and optimized, for two units
+    draw_strictly(fig)
+    split = plotting.groups_split(sel, result.plan.assignment, read_layer("groups"))
+    assert int((split["网格数 grids"] - 1).sum()) == result.plan.split_groups()

@@ -69,7 +69,7 @@ def test_timeout_stops_the_notebook(tmp_path):
     d = tmp_path / "nbs"
     d.mkdir()
     write_notebook(d / "01_slow.ipynb", "import time\ntime.sleep(120)")
-    summary = report.run_reports(["baseline"], tmp_path / "out", notebook_dir=d, timeout=8, progress=False)
+    summary = report.run_reports(["baseline"], tmp_path / "out", notebook_dir=d, timeout=5, progress=False)
     (res,) = summary.results
     assert res.status == "timeout" and res.seconds < 60
 
@@ -107,18 +107,6 @@ def test_shipped_suite_has_one_typed_parameters_cell_each():
         assert all(c.outputs == [] or "# NBVAL_CHECK_OUTPUT" in c.source for c in nb.cells if c.cell_type == "code")
 
 
-def test_shipped_data_notebook_runs_into_a_report(tmp_path):
-    summary = report.run_reports(["baseline"], tmp_path, notebooks=["01"], progress=False)
-    (res,) = summary.results
-    assert res.ok, res.message
-    d = tmp_path / "baseline"
-    nb = nbformat.read(d / "01_data.ipynb", as_version=4)
-    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert sum(1 for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})) >= 3
-    html_text = (d / "01_data.html").read_text(encoding="utf-8")
-    assert "数据概览" in html_text and "read_homes(" not in html_text
-
-
 def test_workbooks_written_by_a_notebook_are_copied_beside_it(tmp_path):
     d = tmp_path / "nbs"
     d.mkdir()
@@ -153,3 +141,22 @@ def test_store_checked_outputs_keeps_only_strictly_checked_cells(tmp_path):
     assert "".join(o.get("text", "") for o in checked.outputs) == "保留 kept 42\n"
     assert other.outputs == [] and other.execution_count is None
     assert cells[0].outputs == []
+
+
+def test_budget_notebook_runs_with_small_parameters_and_leaves_the_workbook(tmp_path):
+    import openpyxl
+
+    summary = report.run_reports(["baseline"], tmp_path, notebooks=["04"], progress=False,
+                                 parameters={"draws": 50, "time_limit": 30})
+    (res,) = summary.results
+    assert res.ok, res.message
+    d = tmp_path / "baseline"
+    nb = nbformat.read(d / "04_budget.ipynb", as_version=4)
+    assert "draws = 50" in nb.cells[2].source  # papermill's injected parameters
+    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    for name in ("budget.xlsx", "budget_today.xlsx"):
+        book = openpyxl.load_workbook(d / name, read_only=True)
+        assert "参数" in book.sheetnames and "汇总" in book.sheetnames
+    html_text = (d / "04_budget.html").read_text(encoding="utf-8")
+    assert "扇形图" in html_text and "simulate_budget(" not in html_text
+    assert 'href="baseline/budget.xlsx"' in summary.index.read_text(encoding="utf-8")
