@@ -176,8 +176,55 @@ def execute(src: Path, dst: Path, parameters: Mapping[str, Any], timeout: float)
     return "failed", message
 
 
+CJK_FAMILY = "gridsim CJK"
+_TEXT_FONTS = 'system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial'
+_MONO_FONTS = 'Menlo, Consolas, "DejaVu Sans Mono", monospace'
+
+
+def embedded_font_css(page: str) -> str:
+    """A ``<style>`` with the CJK font cut down to the characters of ``page``, embedded as WOFF.
+
+    Readers' browsers usually have a Chinese font, but a bare machine (a server, a fresh Linux) shows
+    boxes; the figures carry their own font (:mod:`gridsim.plotting`), and this does the same for the
+    text. Only the glyphs used are kept (about 100 KB for a page), and the font comes after the
+    reader's own fonts in every list, so it only fills in the characters they lack.
+    """
+    import base64
+    import io
+    import re
+
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    from .plotting import cjk_font_path
+
+    text = html.unescape(re.sub(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+", "", page))
+    chars = {ch for ch in text if ord(ch) > 127} | {chr(c) for c in range(32, 127)}
+    font = TTFont(str(cjk_font_path()))
+    options = subset.Options()
+    options.desubroutinize = True  # browsers mis-draw some glyphs of subsetted CFF fonts with subroutines
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text="".join(sorted(chars)))
+    subsetter.subset(font)
+    font.flavor = "woff"
+    buf = io.BytesIO()
+    font.save(buf)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    text_stack = f'{_TEXT_FONTS}, "{CJK_FAMILY}", sans-serif'
+    mono_stack = f'{_MONO_FONTS}, "{CJK_FAMILY}"'
+    return (f'<style>@font-face{{font-family:"{CJK_FAMILY}";src:url(data:font/woff;base64,{data}) format("woff");}}'
+            f":root{{--jp-content-font-family:{text_stack};--jp-ui-font-family:{text_stack};"
+            f"--jp-code-font-family:{mono_stack};}}"
+            f"body,table,th,td{{font-family:{text_stack};}}pre,code{{font-family:{mono_stack};}}</style>")
+
+
+def _with_font(page: str) -> str:
+    """``page`` with :func:`embedded_font_css` placed last in its head (so it wins over the template's fonts)."""
+    return page.replace("</head>", embedded_font_css(page) + "</head>", 1)
+
+
 def to_html(ipynb: Path, dst: Path, title: str) -> Path:
-    """The executed notebook as HTML for readers: no code, no prompts, no warning streams."""
+    """The executed notebook as HTML for readers: no code, no prompts, no warning streams, its own CJK font."""
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(ipynb, as_version=4)
@@ -186,7 +233,7 @@ def to_html(ipynb: Path, dst: Path, title: str) -> Path:
             cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    dst.write_text(body, encoding="utf-8")
+    dst.write_text(_with_font(body), encoding="utf-8")
     return dst
 
 
@@ -268,7 +315,7 @@ def _write_manifest(scen_dir: Path, scenario, results: list[NotebookResult]) -> 
 _STATUS_ZH = {"ok": "完成 ok", "failed": "失败 failed", "timeout": "超时 timeout"}
 
 _INDEX_CSS = """
-body{font-family:"Noto Sans CJK SC","Noto Sans SC","Microsoft YaHei","PingFang SC",sans-serif;margin:2em auto;max-width:60em;color:#222}
+body{margin:2em auto;max-width:60em;color:#222}
 h1{font-size:1.6em} h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;width:100%} td,th{border:1px solid #ddd;padding:.35em .6em;text-align:left}
 th{background:#f3f3f3} .ok{color:#2b7a2b} .failed,.timeout{color:#b22;font-weight:bold} .desc{color:#555}
@@ -318,7 +365,7 @@ def write_index(out_dir: Path) -> Path:
         parts.append(f'<p class="desc"><small>生成于 generated {e(m.get("generated", ""))}, gridsim {e(m.get("gridsim", ""))}</small></p>')
     parts.append("</body></html>")
     index = out_dir / INDEX
-    index.write_text("\n".join(parts), encoding="utf-8")
+    index.write_text(_with_font("\n".join(parts)), encoding="utf-8")
     return index
 
 

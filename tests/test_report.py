@@ -105,6 +105,8 @@ def test_shipped_suite_has_one_typed_parameters_cell_each():
             if "=" in line and not line.lstrip().startswith("#"):
                 assert ":" in line.split("=")[0] and "#" in line, f"{path.name}: untyped or uncommented: {line}"
         assert all(c.outputs == [] or "# NBVAL_CHECK_OUTPUT" in c.source for c in nb.cells if c.cell_type == "code")
+    # the grid editor is an interactive app (Voila), not a report page
+    assert not set(report.interactive_apps()) & {p.name for p in report.suite()}
 
 
 def test_workbooks_written_by_a_notebook_are_copied_beside_it(tmp_path):
@@ -160,3 +162,20 @@ def test_budget_notebook_runs_with_small_parameters_and_leaves_the_workbook(tmp_
     html_text = (d / "04_budget.html").read_text(encoding="utf-8")
     assert "扇形图" in html_text and "simulate_budget(" not in html_text
     assert 'href="baseline/budget.xlsx"' in summary.index.read_text(encoding="utf-8")
+
+
+def test_html_pages_carry_a_font_with_every_chinese_character_they_use(tmp_path):
+    import base64
+    import io
+    import re
+
+    from fontTools.ttLib import TTFont
+
+    page = "<html><head><title>t</title></head><body><h1>史河街道 经费需求（万元）</h1><p>网格员走访：五必访</p></body></html>"
+    out = report._with_font(page)
+    assert out.index("@font-face") < out.index("</head>")
+    data = re.search(r"data:font/woff;base64,([A-Za-z0-9+/=]+)", out).group(1)
+    cmap = TTFont(io.BytesIO(base64.b64decode(data))).getBestCmap()
+    needed = {ch for ch in "史河街道经费需求（万元）网格员走访：五必访"}
+    assert all(ord(ch) in cmap for ch in needed)
+    assert ord("鬱") not in cmap  # cut down to the page's characters, not the whole font
