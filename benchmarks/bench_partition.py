@@ -24,6 +24,7 @@ import argparse
 import random
 import sys
 import time
+import warnings
 from functools import partial
 from pathlib import Path
 
@@ -191,6 +192,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="generated registers only, fewer steps")
     args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore")  # GerryChain and spopt warn on every failed cut; the tables say enough
     policy = load_policy()
     if not args.quick:
         from gridsim.registers import read_homes, read_layer
