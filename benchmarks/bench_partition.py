@@ -77,7 +77,7 @@ def _gerrychain_unit(homes, graph, unit_id, k, policy, steps, seed):
     part = Partition(g, assign, updaters={"pop": Tally("pop", alias="pop"), "cut_edges": cut_edges})
     best_cut, best = len(part["cut_edges"]), {to_home[n]: assign[n] for n in assign}
     if steps:
-        proposal = partial(recom, pop_col="pop", pop_target=target, epsilon=eps, node_repeats=2)
+        proposal = partial(recom, pop_col="pop", pop_target=target, epsilon=eps, node_repeats=0)
         chain = MarkovChain(proposal, [within_percent_of_ideal_population(part, eps, pop_key="pop")], always_accept, part,
                             total_steps=steps, rng=rng)
         try:
@@ -132,7 +132,9 @@ def bench(homes, label, policy, steps, seed, spopt_units, barriers=None):
         row = {"unit_id": u.unit_id, "unit_type": u.unit_type, "homes": u.homes, "lower": u.lower_bound,
                "grids": u.grids, "violations": u.violations, "feasible": u.feasible, "cut": u.cut_edges,
                "seconds": u.seconds}
-        gc = _gerrychain_unit(homes, graph, u.unit_id, u.grids, policy, steps, seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gc = _gerrychain_unit(homes, graph, u.unit_id, u.grids, policy, steps, seed)
         if gc:
             gc["gc_violations"] = 0.0 if "gc_assign" in gc else np.nan
             row.update({k: v for k, v in gc.items() if k != "gc_assign"})
@@ -140,7 +142,9 @@ def bench(homes, label, policy, steps, seed, spopt_units, barriers=None):
                 for v, part in gc["gc_assign"].items():
                     gc_assign[v] = f"{u.unit_id}-gc{part}"
         if u.unit_id in spopt_units:
-            row.update(_spopt_unit(homes, graph, u.unit_id, policy, seed))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                row.update(_spopt_unit(homes, graph, u.unit_id, policy, seed))
         rows.append(row)
     df = pd.DataFrame(rows)
     gc_plan = Plan(homes, graph, gc_assign, policy)
