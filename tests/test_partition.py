@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gridsim.graph import build_graph, graph_from_edges
+from gridsim.graph import graph_from_edges
 from gridsim.errors import GridsimError
 from gridsim.partition import Effort, bin_packing_bound, lower_bounds, partition
 from gridsim.partition.instances import SHAPES, community, village
