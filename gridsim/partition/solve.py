@@ -44,11 +44,11 @@ class Effort:
 
     trees: int = 24  # spanning trees peeled
     polish: int = 3  # best constructions that get the local search ...
-    polish_work: int = 360  # ... or more in small units: this many divided by the homes
+    polish_work: int = 180  # ... or more in small units: this many divided by the homes
     anneal_per_home: float = 6.0  # annealing steps per home (compactness)
-    min_anneal: int = 3000  # ... and at least this many
+    min_anneal: int = 1500  # ... and at least this many
     recombine_work: int = 40000  # compactness recombinations: at most this / homes rounds
-    recombinations: int = 300  # merge-and-split attempts (per polish) to fix limits and compactness
+    recombinations: int = 150  # merge-and-split attempts (per polish) to fix limits and compactness
     penalty_steps: int = 10000  # annealing steps on the penalty when that still leaves one outside
 
 
