@@ -169,6 +169,10 @@ def bench(homes, label, policy, steps, seed, spopt_units, barriers=None):
         if len(vb):
             print(f"  villages: {vb['cut'].sum() / vb['gc_cut'].sum():.3f}; communities: "
                   f"{(both['cut'].sum() - vb['cut'].sum()) / max(1, both['gc_cut'].sum() - vb['gc_cut'].sum()):.3f}")
+        legal = both[(both["violations"] == 0) & (both["gc_violations"] == 0)]
+        lc = legal[legal["unit_type"] == "community"]
+        if len(lc):
+            print(f"  communities where both plans are legal ({len(lc)}): {lc['cut'].sum() / lc['gc_cut'].sum():.3f}")
         print(f"GerryChain plans breaking our rules: {int((df['gc_violations'] > 0).sum())} units "
               f"({int(df['gc_violations'].sum())} violations); failures: {int((df.get('gc_error', pd.Series(dtype=str)).fillna('') != '').sum())}")
     if "gc_seconds" in df:
