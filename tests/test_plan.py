@@ -162,7 +162,7 @@ def test_incremental_tallies_and_contiguity_match_recomputation(seed, moves):
     assert sum(plan.tally(g)["households"] for g in plan.grid_ids) == homes["households"].sum()
     pieces = plan.pieces()
     for g in plan.grid_ids:
-        assert pieces[plan.grid_code(g)] == nx.number_connected_components(nxg.subgraph(plan.members(g).tolist()))
+        assert pieces[g] == nx.number_connected_components(nxg.subgraph(plan.members(g).tolist()))
 
 
 def test_todays_map_breaks_the_new_rules():
