@@ -76,6 +76,14 @@ def test_contiguity_within_unit_and_unassigned():
         plan.to_csv("never.csv")
 
 
+def test_contiguity_rule_cites_its_assumption_and_can_be_switched_off():
+    homes, edges = _chain([60, 60, 60, 60])
+    plan = _plan(homes, edges, ["a", "b", "a", "b"])
+    assert {v.clause for v in plan.violations()} == {load_policy().param("grid.contiguous").clause}
+    relaxed = load_policy().with_overrides({"grid.contiguous": False})
+    assert _rules(_plan(homes, edges, ["a", "b", "a", "b"], relaxed)) == []
+
+
 def test_move_keeps_tallies_and_undo_restores():
     homes, edges = _chain([50, 60, 70, 80, 90], [10, 20, 30, 40, 50])
     plan = _plan(homes, edges, ["a", "a", "a", "b", "b"])
