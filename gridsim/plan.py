@@ -143,16 +143,22 @@ def _within_unit(plan: "Plan", grids: np.ndarray) -> list[Violation]:
 
 
 def _contiguous(plan: "Plan", grids: np.ndarray) -> list[Violation]:
-    """三(一) “科学合理”: read here as a grid being one connected piece under the adjacency graph."""
-    clause = _clause(plan, "grid.within_unit")
+    """三(一) “区域” integration, read as a grid being one connected piece under the adjacency graph.
+
+    The plan does not say "contiguous" in so many words, so this is the documented assumption
+    ``grid.contiguous`` (assumptions.yaml); a scenario may switch the check off.
+    """
+    if not plan.policy["grid.contiguous"]:
+        return []
+    clause = _clause(plan, "grid.contiguous")
     out = []
-    pieces = plan.pieces(grids)
+    pieces = plan._pieces(grids)
     for g in grids:
         k = pieces[g]
         if k > 1:
             gid, uid = plan._ids[g], plan.graph.units[plan._unit[g]]
             out.append(Violation("contiguous", clause, gid, uid, int(k), 1,
-                                 f"网格 {gid}（{uid}）不连片，分成 {k} 块（{clause} 科学合理）"
+                                 f"网格 {gid}（{uid}）不连片，分成 {k} 块（{clause}）"
                                  f"(grid is not contiguous: {k} pieces)"))
     return out
 
@@ -451,8 +457,11 @@ class Plan:
         g, counts = np.unique(pairs[:, 0], return_counts=True)
         return set(g[counts > 1].tolist())
 
-    def pieces(self, grids: np.ndarray | None = None) -> dict[int, int]:
-        """Number of connected pieces of each grid (by code) under the adjacency graph."""
+    def pieces(self) -> dict[str, int]:
+        """Number of connected pieces of each non-empty grid under the adjacency graph (1 = contiguous)."""
+        return {self._ids[g]: k for g, k in self._pieces().items()}
+
+    def _pieces(self, grids: np.ndarray | None = None) -> dict[int, int]:
         e = self.graph.edges
         ga, gb = self._g[e[:, 0]], self._g[e[:, 1]]
         inside = (ga == gb) & (ga != UNASSIGNED)

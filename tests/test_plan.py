@@ -76,6 +76,14 @@ def test_contiguity_within_unit_and_unassigned():
         plan.to_csv("never.csv")
 
 
+def test_contiguity_rule_cites_its_assumption_and_can_be_switched_off():
+    homes, edges = _chain([60, 60, 60, 60])
+    plan = _plan(homes, edges, ["a", "b", "a", "b"])
+    assert {v.clause for v in plan.violations()} == {load_policy().param("grid.contiguous").clause}
+    relaxed = load_policy().with_overrides({"grid.contiguous": False})
+    assert _rules(_plan(homes, edges, ["a", "b", "a", "b"], relaxed)) == []
+
+
 def test_move_keeps_tallies_and_undo_restores():
     homes, edges = _chain([50, 60, 70, 80, 90], [10, 20, 30, 40, 50])
     plan = _plan(homes, edges, ["a", "a", "a", "b", "b"])
@@ -162,7 +170,7 @@ def test_incremental_tallies_and_contiguity_match_recomputation(seed, moves):
     assert sum(plan.tally(g)["households"] for g in plan.grid_ids) == homes["households"].sum()
     pieces = plan.pieces()
     for g in plan.grid_ids:
-        assert pieces[plan.grid_code(g)] == nx.number_connected_components(nxg.subgraph(plan.members(g).tolist()))
+        assert pieces[g] == nx.number_connected_components(nxg.subgraph(plan.members(g).tolist()))
 
 
 def test_todays_map_breaks_the_new_rules():

@@ -47,10 +47,6 @@ class PieceBounds:
         """Can this piece be at least one legal-floored grid on its own?"""
         return self.upper >= 1
 
-    @property
-    def feasible(self) -> bool:
-        return self.standalone and self.lower <= self.upper and len(self.oversize) == 0
-
 
 def bin_packing_bound(sizes: np.ndarray, capacity: int) -> int:
     """Martello–Toth L2 lower bound on bins of ``capacity`` for indivisible ``sizes``.

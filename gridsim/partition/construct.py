@@ -19,6 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import minimum_spanning_tree
 
+SMALL_GRAPH_EDGES = 600
+
 
 def _preorder(n: int, tree_edges: np.ndarray, root: int):
     """DFS preorder, parent, and subtree size of a spanning tree."""
@@ -56,6 +58,24 @@ def spanning_tree(n: int, edges: np.ndarray, cost: np.ndarray, rng: np.random.Ge
     if n <= 1 or len(edges) == 0:
         return np.empty((0, 2), dtype=np.int64)
     w = cost * (1.0 + jitter * rng.random(len(edges))) + 1e-9
+    if len(edges) <= SMALL_GRAPH_EDGES:  # Kruskal in Python beats scipy's setup cost on small graphs
+        parent = list(range(n))
+
+        def find(x: int) -> int:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        out = []
+        for i in np.argsort(w, kind="stable").tolist():
+            a, b = find(int(edges[i, 0])), find(int(edges[i, 1]))
+            if a != b:
+                parent[a] = b
+                out.append(i)
+                if len(out) == n - 1:
+                    break
+        return edges[np.asarray(out, dtype=np.int64)].reshape(-1, 2)
     mst = minimum_spanning_tree(sp.coo_matrix((w, (edges[:, 0], edges[:, 1])), shape=(n, n))).tocoo()
     return np.column_stack([mst.row, mst.col]).astype(np.int64)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -40,7 +40,6 @@ class PartitionResult:
     seconds: float
     hit_time_limit: bool = False
     current: str | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def feasible_units(self) -> list[str]:

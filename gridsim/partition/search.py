@@ -249,8 +249,8 @@ class LocalSearch:
         full objective and the best is kept if it improves on the current plan.
 
         This moves whole chunks at once, which single-home moves cannot do when big buildings block each
-        other. ``cost``: spanning-tree edge costs per edge of the unit (as in construction). Returns the
-        number of accepted recombinations.
+        other. ``cost``: spanning-tree edge costs per edge of the unit (as in construction), used on
+        every other round; the rest draw random trees. Returns the number of accepted recombinations.
         """
         from .construct import _preorder, spanning_tree
 
@@ -259,7 +259,7 @@ class LocalSearch:
             return 0
         accepted = 0
         a, b = self.p.a, self.p.b
-        for _ in range(rounds):
+        for r in range(rounds):
             lab = np.asarray(self.lab)
             cut = np.flatnonzero(lab[e[:, 0]] != lab[e[:, 1]])
             if len(cut) == 0:
@@ -277,7 +277,10 @@ class LocalSearch:
             local[nodes] = np.arange(len(nodes))
             sel = (local[e[:, 0]] >= 0) & (local[e[:, 1]] >= 0)
             le = local[e[sel]]
-            tree = spanning_tree(len(nodes), le, cost[sel], rng, jitter=1.0)
+            if r % 2:  # alternate geometric trees with random ones (as GerryChain draws) for variety
+                tree = spanning_tree(len(nodes), le, cost[sel], rng, jitter=1.0)
+            else:
+                tree = spanning_tree(len(nodes), le, np.ones(int(sel.sum())), rng, jitter=100.0)
             if len(tree) != len(nodes) - 1:
                 continue
             root = int(rng.integers(len(nodes)))

@@ -43,12 +43,13 @@ class Effort:
     """How hard to search, in counts (deterministic), per piece and number of grids."""
 
     trees: int = 24  # spanning trees peeled
-    polish: int = 3  # best constructions that get the local search
+    polish: int = 3  # best constructions that get the local search ...
+    polish_work: int = 180  # ... or more in small units: this many divided by the homes
     anneal_per_home: float = 6.0  # annealing steps per home (compactness)
-    min_anneal: int = 3000  # ... and at least this many
+    min_anneal: int = 1500  # ... and at least this many
     recombine_work: int = 40000  # compactness recombinations: at most this / homes rounds
-    recombinations: int = 300  # merge-and-split attempts (per polish) to fix limits and compactness
-    penalty_steps: int = 20000  # annealing steps on the penalty when that still leaves one outside
+    recombinations: int = 150  # merge-and-split attempts (per polish) to fix limits and compactness
+    penalty_steps: int = 10000  # annealing steps on the penalty when that still leaves one outside
 
 
 @dataclass
@@ -147,7 +148,8 @@ def _solve_piece(prob: UnitProblem, ks: list[int], mode: str, rng: np.random.Gen
             ls = LocalSearch(prob, lab, mode)
             built.append((ls.key(), lab))
         built.sort(key=lambda t: t[0])
-        for _, lab in built[:effort.polish]:
+        polish = min(len(built), max(effort.polish, effort.polish_work // prob.n))
+        for _, lab in built[:polish]:
             ls = LocalSearch(prob, lab, mode)
             ls.climb(rng)
             if ls.penalty():
