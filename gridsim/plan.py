@@ -276,6 +276,11 @@ class Plan:
     # ---- addressing
     def positions(self, homes) -> np.ndarray:
         """Positions of ``homes`` given as ids (str) or positions (int), one or many."""
+        if isinstance(homes, np.ndarray) and homes.dtype.kind in "iu":  # positions already: check in one go
+            out = homes.astype(np.int64).ravel()
+            if len(out) and not (0 <= out.min() and out.max() < self.graph.n):
+                raise GridsimError(f"住户位置越界 (home position out of range): {out[(out < 0) | (out >= self.graph.n)][0]}")
+            return out
         items = [homes] if isinstance(homes, (str, int, np.integer)) else list(homes)
         out = np.empty(len(items), dtype=np.int64)
         for k, h in enumerate(items):
@@ -305,6 +310,16 @@ class Plan:
     def grid_ids(self) -> list[str]:
         """Ids of the non-empty grids, sorted."""
         return sorted(self._ids[g] for g in self._live())
+
+    def unit_grid_ids(self, unit_id: str) -> list[str]:
+        """Ids of the non-empty grids of one unit, sorted."""
+        live = self._live()
+        return sorted(self._ids[g] for g in live[self.graph.units[self._unit[live]] == unit_id])
+
+    def grids_of(self, homes) -> np.ndarray:
+        """Grid id of each of ``homes`` (ids or positions), None where unassigned."""
+        ids = np.asarray(self._ids + [None], dtype=object)
+        return ids[self._g[self.positions(homes)]]
 
     def _live(self) -> np.ndarray:
         return np.flatnonzero(self._tally["homes"][:len(self._ids)] > 0)

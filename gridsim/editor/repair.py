@@ -18,9 +18,23 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..plan import Plan
-from .unitplan import subgraph
+from ..graph import HomeGraph
 
 CURRENT_COLUMN = "editor_grid_id"
+
+
+def subgraph(graph: HomeGraph, positions: np.ndarray) -> HomeGraph:
+    """The adjacency among the homes at ``positions`` (renumbered ``0..k-1`` in that order)."""
+    positions = np.asarray(positions, dtype=np.int64)
+    local = np.full(graph.n, -1, dtype=np.int64)
+    local[positions] = np.arange(len(positions))
+    e = graph.edges
+    keep = (local[e[:, 0]] >= 0) & (local[e[:, 1]] >= 0)
+    edges = np.sort(local[e[keep]], axis=1)
+    codes, units = np.unique(graph.unit_codes[positions], return_inverse=True)  # only the units present
+    return HomeGraph(graph.home_ids[positions], units.astype(np.int64).ravel(), graph.units[codes], edges,
+                     graph.kind[keep], graph.crosses_road[keep], graph.weight[keep], graph.length[keep],
+                     source=graph.source)
 
 
 @dataclass(frozen=True)
