@@ -193,3 +193,31 @@ def test_fewest_takes_one_more_grid_when_the_lower_bound_cannot_be_met(seed, m):
     assert unit.grids == 2 * m + 1
     assert unit.violations == 0 and result.diagnoses == []
     _check_conserved_and_legal(homes, result)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), share=st.sampled_from([0.02, 0.1, 0.3]), kind=st.sampled_from(["village", "community"]))
+def test_repair_never_moves_pinned_homes(seed, share, kind):
+    rng = np.random.default_rng(seed)
+    homes = village(rng, "v", 6) if kind == "village" else community(rng, "c", 4)
+    homes["key_households"] = 0
+    pinned = rng.random(len(homes)) < share
+    result = partition(homes, mode="repair", seed=seed, effort=FAST, pinned=pinned)
+    grids = result.plan.assignment.to_numpy(dtype=object)
+    today = homes["current_grid_id"].to_numpy(dtype=object)
+    assert (grids[pinned] == today[pinned]).all()
+    # pinned homes of different grids today are never merged into one grid
+    assert len(set(today[pinned])) == len(set(grids[pinned]))
+    _check_conserved_and_legal(homes, result)
+    # the same pins given as home ids give the same plan
+    again = partition(homes, mode="repair", seed=seed, effort=FAST, pinned=set(homes["home_id"][pinned]))
+    assert again.plan.to_frame().equals(result.plan.to_frame())
+
+
+def test_pinned_homes_are_checked():
+    homes = village(np.random.default_rng(1), "v", 3)
+    homes["key_households"] = 0
+    with pytest.raises(GridsimError, match="repair"):
+        partition(homes, pinned={homes["home_id"][0]})
+    with pytest.raises(GridsimError, match="unknown pinned"):
+        partition(homes, mode="repair", pinned={"nope"})
