@@ -10,8 +10,8 @@ The unit is generated (fixed seed): 3,000 homes in hamlets of a village, 1-3 hou
 20 grids by a 5 x 4 block map. Moves take a random border home (one with a neighbour in another grid)
 to a neighbouring grid; every move is undone afterwards so all moves start from the same plan. Two
 settings: the unit alone, and the unit added to the embedded subdistrict (about 12,000 homes), which
-is what the editor holds when it opens the register; there the editor previews on the unit's own
-plan (:mod:`gridsim.editor.unitplan`), and ``Plan.preview_move`` on the whole plan is shown beside.
+is what the editor holds when it opens the register. The editor previews on the whole plan:
+``Plan.preview_move`` checks only the grids a move touches, so both settings should cost about the same.
 
 Run: ``python benchmarks/bench_editor.py`` (about half a minute).
 """
@@ -87,7 +87,6 @@ def measure(homes: gpd.GeoDataFrame, label: str) -> bool:
     moves = border_moves(model, np.random.default_rng(SEED), N_MOVES)
     assignment = plan.assignment.to_numpy(dtype=object)
     model.outlines  # cells are built once when the editor opens a register, not per move
-    model.unit_plan()  # so is the unit's own plan, when the unit is opened
 
     move_t, outline_t, undo_t, peer_t, whole_t = [], [], [], [], []
     for p, target in moves:
@@ -121,7 +120,7 @@ def measure(homes: gpd.GeoDataFrame, label: str) -> bool:
     print(f"  + 两网格轮廓 outlines of the touched grids:        {ms(outline_t)}")
     print(f"撤销 undo:                                          {ms(undo_t)}")
     print(f"对照 peer: full recompute (tallies + all rules):    {ms(peer_t)}")
-    print(f"参考 Plan.preview_move on the whole plan:           {ms(whole_t)}")
+    print(f"参考 Plan.preview_move alone:                       {ms(whole_t)}")
     print(f"比值 ratio peer / editor move: {med_peer / med_move:.1f}x")
     ok = statistics.median(outline_t) < TARGET_MS
     print(f"目标 target: one move < {TARGET_MS:.0f} ms (median, with outlines): {'达到 met' if ok else '未达到 NOT met'}")

@@ -11,7 +11,9 @@ the spirit of GerryChain's ``Partition`` with ``Tally`` updaters). It holds
   fall apart?) by a breadth-first search that stops as soon as the home's same-grid neighbours are
   reconnected;
 * :meth:`Plan.preview_move` — both grids' counts before and after a move and which limits it breaks or
-  fixes, without changing the plan;
+  fixes, without changing the plan; every rule is checked on the touched grids only (contiguity and
+  the within-unit rule from those grids' own members), so a preview costs what those grids cost, not
+  what the whole plan costs;
 * the rules (:data:`RULES`), small named functions over a plan, each citing its clause and reading its
   limit from the :class:`~gridsim.policy.Policy`; :meth:`Plan.violations` reports them by rule name with
   Chinese messages (English beside);
@@ -132,7 +134,7 @@ def _within_unit(plan: "Plan", grids: np.ndarray) -> list[Violation]:
         return []
     clause = _clause(plan, "grid.within_unit")
     out = []
-    mixed = plan._mixed_grids()
+    mixed = plan._mixed_grids(grids)
     for g in grids:
         if g in mixed:
             units = sorted(plan.graph.units[np.unique(plan.graph.unit_codes[plan.members(g)])])
@@ -187,6 +189,10 @@ RULES: dict[str, Rule] = {r.name: r for r in (
 )}
 
 TALLIES = ("households", "resident_households", "key_households", "homes")
+
+#: up to this many grids, the contiguity and within-unit rules are checked from the grids' own members
+#: (a move preview touches two or three); more, by one vectorized pass over the whole plan
+LOCAL_CHECK_GRIDS = 16
 
 
 # ---------------------------------------------------------------------------------------------- plan
@@ -270,6 +276,11 @@ class Plan:
     # ---- addressing
     def positions(self, homes) -> np.ndarray:
         """Positions of ``homes`` given as ids (str) or positions (int), one or many."""
+        if isinstance(homes, np.ndarray) and homes.dtype.kind in "iu":  # positions already: check in one go
+            out = homes.astype(np.int64).ravel()
+            if len(out) and not (0 <= out.min() and out.max() < self.graph.n):
+                raise GridsimError(f"住户位置越界 (home position out of range): {out[(out < 0) | (out >= self.graph.n)][0]}")
+            return out
         items = [homes] if isinstance(homes, (str, int, np.integer)) else list(homes)
         out = np.empty(len(items), dtype=np.int64)
         for k, h in enumerate(items):
@@ -299,6 +310,16 @@ class Plan:
     def grid_ids(self) -> list[str]:
         """Ids of the non-empty grids, sorted."""
         return sorted(self._ids[g] for g in self._live())
+
+    def unit_grid_ids(self, unit_id: str) -> list[str]:
+        """Ids of the non-empty grids of one unit, sorted."""
+        live = self._live()
+        return sorted(self._ids[g] for g in live[self.graph.units[self._unit[live]] == unit_id])
+
+    def grids_of(self, homes) -> np.ndarray:
+        """Grid id of each of ``homes`` (ids or positions), None where unassigned."""
+        ids = np.asarray(self._ids + [None], dtype=object)
+        return ids[self._g[self.positions(homes)]]
 
     def _live(self) -> np.ndarray:
         return np.flatnonzero(self._tally["homes"][:len(self._ids)] > 0)
@@ -451,7 +472,14 @@ class Plan:
                             index=pd.Index([self._ids[g] for g in codes], name="grid_id"))
 
     # ---- rules
-    def _mixed_grids(self) -> set:
+    def _mixed_grids(self, grids: np.ndarray | None = None) -> set:
+        """Codes of the grids (among ``grids``; all if None) whose homes lie in more than one unit.
+
+        A few grids (a move preview) are checked from their own members, so the cost follows the
+        grids' size, not the plan's."""
+        if grids is not None and len(grids) <= LOCAL_CHECK_GRIDS:
+            codes = self.graph.unit_codes
+            return {int(g) for g in grids if len(np.unique(codes[self._g == g])) > 1}
         ok = self._g != UNASSIGNED
         pairs = np.unique(np.column_stack([self._g[ok], self.graph.unit_codes[ok]]), axis=0)
         g, counts = np.unique(pairs[:, 0], return_counts=True)
@@ -462,6 +490,10 @@ class Plan:
         return {self._ids[g]: k for g, k in self._pieces().items()}
 
     def _pieces(self, grids: np.ndarray | None = None) -> dict[int, int]:
+        """Connected pieces per grid code (of ``grids``; every live grid if None). A few grids (a move
+        preview) are searched from their own members; many at once, by one pass over all edges."""
+        if grids is not None and len(grids) <= LOCAL_CHECK_GRIDS:
+            return {int(g): self._grid_pieces(int(g)) for g in grids}
         e = self.graph.edges
         ga, gb = self._g[e[:, 0]], self._g[e[:, 1]]
         inside = (ga == gb) & (ga != UNASSIGNED)
@@ -474,6 +506,22 @@ class Plan:
         found = dict(zip(g.tolist(), counts.tolist()))
         want = self._live() if grids is None else grids
         return {int(c): found.get(int(c), 0) for c in want}
+
+    def _grid_pieces(self, g: int) -> int:
+        """Connected pieces of one grid, by breadth-first search over its members (0 if empty)."""
+        gg, adj = self._g, self._adj
+        todo = set(np.flatnonzero(gg == g).tolist())
+        pieces = 0
+        while todo:
+            pieces += 1
+            queue = [todo.pop()]
+            while queue:
+                v = queue.pop()
+                for u in adj[v]:
+                    if u in todo:
+                        todo.discard(u)
+                        queue.append(u)
+        return pieces
 
     def _grid_violations(self, grids: np.ndarray) -> list[Violation]:
         grids = grids[self._tally["homes"][grids] > 0] if len(grids) else grids

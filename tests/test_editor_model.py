@@ -306,11 +306,19 @@ def test_repair_with_the_optimizer_from_the_current_state(line_village):
     assert m.plan.grid_of("h1") == "A" and m.plan.grid_of("h2") == "B"
 
 
-def test_repair_keeps_grids_with_locked_homes(line_village):
+def test_repair_keeps_locked_homes_in_their_grid_and_locked_grids_as_they_are(line_village):
     m = line_village
     m.select(["h2", "h3"])
-    m.move("B")
-    m.lock_homes(["h4"])  # grid B holds a locked home: the repair leaves B as it is
+    m.move("B")  # A = h1 (50 households, below the floor); B = h2..h6
+    m.lock_homes(["h2", "h4"])  # pinned in B: the optimizer repairs around them
+    result = m.repair(seed=1)
+    assert any("锁定住户" in n for n in result.notes)
+    assert result.violations_after == 0
+    assert m.plan.grid_of("h2") == "B" and m.plan.grid_of("h4") == "B"
+    assert m.plan.grid_of("h1") == "B"  # A cannot reach h3 past h2 any more: h1 joins B (300 households)
+    m.undo()
+    m.lock_homes(["h2", "h4"], locked=False)
+    m.lock_grids(["B"])  # a locked grid neither gains nor loses: nothing can be done
     result = m.repair(seed=1)
     assert any("保持不变" in n for n in result.notes)
     assert result.moved.empty and result.violations_after == 1

@@ -167,3 +167,57 @@ def test_scenario_limits_change_the_plan():
     s = tight.plan.summary()
     if tight.units.iloc[0]["violations"] == 0:
         assert (s["households"] <= 400).all()
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), m=st.integers(1, 4))
+def test_fewest_takes_one_more_grid_when_the_lower_bound_cannot_be_met(seed, m):
+    """A lane of ``m`` big houses, each between two small ones (small, big, small, small, big, small, ...).
+
+    A big house (190-200 households) cannot share a grid with a neighbouring small one (115-140): that
+    is over 300; two smalls fit together. Without contiguity, bigs alone and smalls in pairs give 2m
+    grids, which is the bin-packing lower bound; along the lane the smalls at the two ends have no
+    small partner, so the fewest legal grids are 2m + 1. The optimizer must find that plan with no
+    violation, not stop at the lower bound with an illegal one.
+    """
+    rng = np.random.default_rng(seed)
+    sizes = []
+    for _ in range(m):
+        sizes += [int(rng.integers(115, 141)), int(rng.integers(190, 201)), int(rng.integers(115, 141))]
+    rows = [(f"h{i:02d}", s, s, 30.0 * i, 0.0) for i, s in enumerate(sizes)]
+    homes = _homes(rows)
+    edges = pd.DataFrame([(f"h{i:02d}", f"h{i + 1:02d}") for i in range(len(rows) - 1)], columns=["home_a", "home_b"])
+    result = partition(homes, graph_from_edges(homes, edges), seed=seed, effort=FAST)
+    unit = result.units.iloc[0]
+    assert unit.lower_bound == 2 * m
+    assert unit.grids == 2 * m + 1
+    assert unit.violations == 0 and result.diagnoses == []
+    _check_conserved_and_legal(homes, result)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), share=st.sampled_from([0.02, 0.1, 0.3]), kind=st.sampled_from(["village", "community"]))
+def test_repair_never_moves_pinned_homes(seed, share, kind):
+    rng = np.random.default_rng(seed)
+    homes = village(rng, "v", 6) if kind == "village" else community(rng, "c", 4)
+    homes["key_households"] = 0
+    pinned = rng.random(len(homes)) < share
+    result = partition(homes, mode="repair", seed=seed, effort=FAST, pinned=pinned)
+    grids = result.plan.assignment.to_numpy(dtype=object)
+    today = homes["current_grid_id"].to_numpy(dtype=object)
+    assert (grids[pinned] == today[pinned]).all()
+    # pinned homes of different grids today are never merged into one grid
+    assert len(set(today[pinned])) == len(set(grids[pinned]))
+    _check_conserved_and_legal(homes, result)
+    # the same pins given as home ids give the same plan
+    again = partition(homes, mode="repair", seed=seed, effort=FAST, pinned=set(homes["home_id"][pinned]))
+    assert again.plan.to_frame().equals(result.plan.to_frame())
+
+
+def test_pinned_homes_are_checked():
+    homes = village(np.random.default_rng(1), "v", 3)
+    homes["key_households"] = 0
+    with pytest.raises(GridsimError, match="repair"):
+        partition(homes, pinned={homes["home_id"][0]})
+    with pytest.raises(GridsimError, match="unknown pinned"):
+        partition(homes, mode="repair", pinned={"nope"})

@@ -173,6 +173,23 @@ def test_incremental_tallies_and_contiguity_match_recomputation(seed, moves):
         assert pieces[g] == nx.number_connected_components(nxg.subgraph(plan.members(g).tolist()))
 
 
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), moves=st.lists(st.tuples(st.lists(st.integers(0, 35), min_size=1, max_size=4),
+                                                           st.integers(0, 4)), min_size=1, max_size=15))
+def test_preview_checks_only_the_touched_grids_and_agrees_with_the_whole_plan(seed, moves):
+    """The preview checks contiguity and the within-unit rule from the touched grids' own members; its
+    verdict after a move must be exactly what re-checking the whole plan says about those grids."""
+    homes, edges = _grid_homes(6, seed)
+    homes["unit_id"] = np.where(np.arange(36) < 18, "u1", "u2")  # two units: grids may come to span both
+    plan = _plan(homes, edges, np.where(np.arange(36) % 6 < 3, "g0", "g1"))
+    for pos, target in moves:
+        preview = plan.preview_move(pos, f"g{target}")
+        plan.move(pos, f"g{target}")
+        touched = set(preview.counts.index)
+        whole = {(v.rule, v.grid_id, v.value) for v in plan.violations() if v.grid_id in touched}
+        assert {(v.rule, v.grid_id, v.value) for v in preview.after} == whole
+
+
 def test_todays_map_breaks_the_new_rules():
     from gridsim.graph import build_graph
     from gridsim.registers import read_homes, read_layer

@@ -8,9 +8,9 @@ saved plan always covers every home.
 
 What the model keeps, and why:
 
-* the plan (the optimizer's :class:`~gridsim.plan.Plan`: assignment, incremental tallies, rules), and
-  beside it a Plan of the current unit alone (:mod:`.unitplan`) where moves are previewed, so a
-  preview costs what the unit costs, not what the whole subdistrict costs; every move goes to both;
+* the plan (the optimizer's :class:`~gridsim.plan.Plan`: assignment, incremental tallies, rules); its
+  move preview checks only the grids a move touches, so a preview costs what those grids cost, not
+  what the whole subdistrict costs;
 * the starting assignment, so the difference from it (homes and households moved) is always known;
 * each grid's broken rules, updated from the plan's move preview (which reports the rules of exactly
   the grids a move touches) instead of re-checking the whole plan after every move;
@@ -40,7 +40,6 @@ import shapely
 from ..errors import GridsimError, InputError, Problem
 from ..plan import RULES, SUMMARY_LABELS, Plan, Violation
 from .outlines import GridOutlines, LonLat
-from .unitplan import unit_plan
 
 #: what the target selector passes for "move to a new grid"
 NEW_GRID = "__new__"
@@ -157,9 +156,6 @@ class EditorModel:
         self.xy = self.homes[["x", "y"]].to_numpy(dtype=float)  # metres, register order
         self.unit_ids: list[str] = sorted(self.unit_types)
         self._positions_of_unit = {u: np.flatnonzero(self._unit_of == u) for u in self.unit_ids}
-        self._local = np.empty(len(self.homes), dtype=np.int64)  # position inside its own unit
-        for pos in self._positions_of_unit.values():
-            self._local[pos] = np.arange(len(pos))
         self._units_layer = units
         self.unit_names: dict[str, str] = ({str(u): str(n) for u, n in zip(units["unit_id"], units["name"])}
                                            if units is not None and "name" in units.columns else {})
@@ -201,7 +197,6 @@ class EditorModel:
     def _reset_start(self) -> None:
         """The current plan becomes the starting point: diff, undo history and statuses restart."""
         self.start = self.plan.assignment.to_numpy(dtype=object).copy()
-        self._unit_plans: dict[str, Plan] = {}
         self.undo_stack: list[Step] = []
         self.redo_stack: list[Step] = []
         self.selection: list[int] = []
@@ -220,14 +215,6 @@ class EditorModel:
         self._unit = unit_id
         self._unit_pos = self._positions_of_unit[unit_id]
         self.selection = []
-
-    def unit_plan(self, unit: str | None = None) -> Plan:
-        """The Plan of one unit's homes alone (default: the current unit), kept in step with the whole
-        plan; positions in it are the homes' order inside the unit."""
-        uid = self.unit if unit is None else unit
-        if uid not in self._unit_plans:
-            self._unit_plans[uid] = unit_plan(self.plan, self._positions_of_unit[uid])
-        return self._unit_plans[uid]
 
     @property
     def unit_type(self) -> str:
@@ -252,15 +239,11 @@ class EditorModel:
 
     def grids(self, unit: str | None = None) -> list[str]:
         """Non-empty grids of a unit (default: the current one), sorted."""
-        return self.unit_plan(unit).grid_ids
+        return self.plan.unit_grid_ids(self.unit if unit is None else unit)
 
     def grid_of(self, positions) -> np.ndarray:
         """Grid id of each home position (whole-plan positions)."""
-        pos = np.asarray(positions, dtype=np.int64)
-        units = set(self._unit_of[pos])
-        if len(units) == 1:  # the usual case: read the (smaller) unit plan
-            return self.unit_plan(units.pop()).assignment.to_numpy(dtype=object)[self._local[pos]]
-        return self.plan.assignment.to_numpy(dtype=object)[pos]
+        return self.plan.grids_of(np.asarray(positions, dtype=np.int64))
 
     def home_ids(self, positions) -> list[str]:
         return [str(h) for h in self._home_ids[np.asarray(positions, dtype=np.int64)]]
@@ -354,7 +337,7 @@ class EditorModel:
         if len(pos) == 0 or (not new and target_id not in self.grids()):
             empty = pd.DataFrame()
             return MoveCheck(tuple(self.home_ids(pos)), target_id, new, empty, (), (), (), (), {}, tuple(blocked))
-        pv = self.unit_plan().preview_move(self._local[pos], target_id)
+        pv = self.plan.preview_move(pos, target_id)
         before_pieces = {v.grid_id: v.value for v in pv.before if v.rule == "contiguous"}
         sources = set(self.grid_of(pos))
         splits = {v.grid_id: int(v.value) for v in pv.after
@@ -381,9 +364,7 @@ class EditorModel:
         return check
 
     def _apply(self, step: Step) -> None:
-        up = self.unit_plan(step.unit_id)
-        step.records = [(self.plan.move(pos, target), up.move(self._local[pos], target))
-                        for pos, target in step.moves]
+        step.records = [self.plan.move(pos, target) for pos, target in step.moves]
         self._set_status(step.status_after)
 
     def _set_status(self, status: dict) -> None:
@@ -398,10 +379,8 @@ class EditorModel:
         if not self.undo_stack:
             return None
         step = self.undo_stack.pop()
-        up = self.unit_plan(step.unit_id)
-        for whole, local in reversed(step.records):
-            self.plan.undo(whole)
-            up.undo(local)
+        for record in reversed(step.records):
+            self.plan.undo(record)
         self._set_status(step.status_before)
         self.redo_stack.append(step)
         if self.unit != step.unit_id:
@@ -448,7 +427,7 @@ class EditorModel:
         step.status_before = status_before
         self._apply(step)
         after = {g: [] for g in set(before_grids) | set(self.grids())}
-        for v in self.unit_plan().violations([r for r in RULES if r != "each_home_once"]):
+        for v in self.plan.violations([r for r in RULES if r != "each_home_once"]):
             if v.grid_id in after:
                 after[v.grid_id].append(v)
         step.status_after = after

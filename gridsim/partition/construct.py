@@ -81,13 +81,17 @@ def spanning_tree(n: int, edges: np.ndarray, cost: np.ndarray, rng: np.random.Ge
 
 
 def peel(n: int, tree_edges: np.ndarray, a: np.ndarray, b: np.ndarray, A: int, B: int, k: int,
-         rng: np.random.Generator, group: np.ndarray | None = None, spread: float = 0.02) -> np.ndarray:
+         rng: np.random.Generator, group: np.ndarray | None = None, spread: float = 0.02,
+         pinned: np.ndarray | None = None) -> np.ndarray:
     """Labels ``0..k-1`` for the ``n`` nodes of a connected piece, cutting ``k − 1`` subtrees off the tree.
 
     ``group`` (optional, code per node, -1 for none): cuts between different groups are preferred when
     otherwise about equal, so 村民组/小区 tend to stay whole. ``spread``: random noise added to the
     balance score (0.02: nearly always the most even cut; ~1: nearly any cut within the limits). When no cut keeps everything within
     the limits, the cut with the smallest aggregate excess is taken (the local search repairs it).
+    ``pinned`` (optional, 1 for a node holding pinned homes of one of today's grids, each such grid one
+    node): two pinned nodes never end in one grid — a cut that would leave two in a grid, or more in the
+    rest than grids left, is outweighed by any excess of households; ``k`` must be at least their number.
     """
     labels = np.full(n, k - 1, dtype=np.int64)
     if k <= 1 or n <= 1:
@@ -96,6 +100,8 @@ def peel(n: int, tree_edges: np.ndarray, a: np.ndarray, b: np.ndarray, A: int, B
     order, parent, size, tin = _preorder(n, tree_edges, root)
     alive = np.ones(n, dtype=bool)
     a_pre, b_pre = a[order].astype(np.float64), b[order].astype(np.float64)
+    p_pre = (np.zeros(n) if pinned is None else np.asarray(pinned, dtype=np.float64))[order]
+    clash = float(a.sum() + b.sum() + A + B)  # more than any excess of households
     lo, hi = tin, tin + size
     bonus = np.zeros(n)
     if group is not None:
@@ -111,6 +117,10 @@ def peel(n: int, tree_edges: np.ndarray, a: np.ndarray, b: np.ndarray, A: int, B
         ra, rb = ta - pa, tb - pb
         pen = (np.maximum(0, pa - A) + np.maximum(0, B - pb)
                + np.maximum(0, ra - (left - 1) * A) + np.maximum(0, (left - 1) * B - rb))
+        if pinned is not None:
+            cp = np.r_[0.0, np.cumsum(p_pre * alive_pre)]
+            pp = cp[hi] - cp[lo]
+            pen = pen + clash * (np.maximum(0, pp - 1) + np.maximum(0, cp[-1] - pp - (left - 1)))
         ok = alive.copy()
         ok[root] = False
         if not ok.any():

@@ -45,6 +45,7 @@ class UnitProblem:
     xy: np.ndarray  # (n, 2) coordinates, NaN if unknown
     home_ids: np.ndarray
     group_ids: np.ndarray  # 村民组/小区 id per home (None if none)
+    pin: np.ndarray | None = None  # repair: today's grid code of a pinned home (stays there), -1 if free
 
     @property
     def n(self) -> int:
@@ -64,8 +65,9 @@ def limits(policy: Policy, unit_type: str) -> tuple[int, int]:
 
 
 def unit_problems(homes: pd.DataFrame, graph: HomeGraph, policy: Policy,
-                  reference: np.ndarray | None) -> list[UnitProblem]:
-    """Split the register into one :class:`UnitProblem` per unit (in unit id order)."""
+                  reference: np.ndarray | None, pinned: np.ndarray | None = None) -> list[UnitProblem]:
+    """Split the register into one :class:`UnitProblem` per unit (in unit id order); ``pinned``
+    (boolean per home) marks homes that keep their grid in ``reference``."""
     hh = homes["households"].to_numpy(np.int64)
     res = homes["resident_households"].to_numpy(np.int64)
     utype = homes["unit_type"].to_numpy(dtype=object)
@@ -100,7 +102,7 @@ def unit_problems(homes: pd.DataFrame, graph: HomeGraph, policy: Policy,
         b = res[nodes] if ut == "community" else hh[nodes]
         out.append(UnitProblem(str(unit_id), ut, nodes, a, b, hh[nodes], A, B, adj, adj_w, le, w,
                                graph.length[sel], graph.crosses_road[sel], gcodes[nodes], ocodes[nodes], xy[nodes], graph.home_ids[nodes],
-                               gnames[nodes]))
+                               gnames[nodes], None if pinned is None else np.where(pinned[nodes], ocodes[nodes], -1)))
     return out
 
 

@@ -74,7 +74,7 @@ def _solve(args) -> UnitSolution:
 def partition(homes: pd.DataFrame, graph: HomeGraph | None = None, *, policy: Policy | None = None,
               mode: str = "fewest", grids: int | Mapping[str, int] | None = None,
               current: str | None = "current_grid_id", seed: int = 0, time_limit: float | None = None,
-              barriers=None, effort: Effort | None = None, workers: int = 1) -> PartitionResult:
+              barriers=None, effort: Effort | None = None, workers: int = 1, pinned=None) -> PartitionResult:
     """Partition every unit of ``homes`` into grids that meet the policy's limits; see the package docstring.
 
     ``graph``: adjacency (built with :func:`gridsim.graph.build_graph` and ``barriers`` if None).
@@ -82,7 +82,10 @@ def partition(homes: pd.DataFrame, graph: HomeGraph | None = None, *, policy: Po
     for all, or ``{unit_id: n}``). ``current``: column with today's grids (objective "fewest households
     moved", the starting map in ``repair``, and grid ids carried over); None to ignore. ``seed``: same
     seed, same plan. ``time_limit``: seconds for the whole run (a cap; effort is counted in tries).
-    ``workers``: processes (units are independent; results do not depend on it).
+    ``workers``: processes (units are independent; results do not depend on it). ``pinned``
+    (``repair`` only): homes that keep the grid they have in ``current``, under its id — a set of home
+    ids or a boolean array aligned with ``homes`` (the editor's locks); other homes may still join or
+    leave those grids, and no two pinned grids are merged.
     """
     t0 = time.monotonic()
     if mode not in MODES:
@@ -98,7 +101,8 @@ def partition(homes: pd.DataFrame, graph: HomeGraph | None = None, *, policy: Po
     policy = policy or load_policy()
     graph = graph if graph is not None else build_graph(homes, barriers)
     reference = homes[current].to_numpy(dtype=object) if current else None
-    probs = unit_problems(homes, graph, policy, reference)
+    pin_mask = _pin_mask(homes, pinned, mode, reference)
+    probs = unit_problems(homes, graph, policy, reference, pin_mask)
     seqs = np.random.SeedSequence(seed).spawn(len(probs))
     deadline = None if time_limit is None else t0 + float(time_limit)
     effort = effort or Effort()
@@ -118,6 +122,30 @@ def partition(homes: pd.DataFrame, graph: HomeGraph | None = None, *, policy: Po
                            any(s.hit_deadline for s in sols), current)
 
 
+def _pin_mask(homes: pd.DataFrame, pinned, mode: str, reference) -> np.ndarray | None:
+    """``pinned`` as a boolean array aligned with ``homes`` (None when nothing is pinned), checked."""
+    if pinned is None:
+        return None
+    if mode != "repair":
+        raise GridsimError(f"固定住户只用于 repair 模式 (pinned homes need mode repair, not {mode!r})")
+    if isinstance(pinned, np.ndarray) and pinned.dtype == bool:
+        if len(pinned) != len(homes):
+            raise GridsimError(f"固定住户标记长度 {len(pinned)} 与住户数 {len(homes)} 不一致 (pinned mask length mismatch)")
+        mask = pinned.copy()
+    else:
+        ids = {str(h) for h in pinned}
+        known = set(homes["home_id"].astype(str))
+        unknown = sorted(ids - known)
+        if unknown:
+            raise GridsimError(f"未知的固定住户 (unknown pinned homes): {unknown[:5]}")
+        mask = homes["home_id"].astype(str).isin(ids).to_numpy()
+    without = mask & pd.isna(reference)
+    if without.any():
+        raise GridsimError(f"固定住户没有现网格，无法保持 (pinned homes without a current grid): "
+                           f"{homes['home_id'].to_numpy()[without][:5].tolist()}")
+    return mask if mask.any() else None
+
+
 def _grid_ids(probs, sols, reference, n) -> np.ndarray:
     """Grid ids unique across units; a new grid keeps the id of the old grid it takes most households of."""
     out = np.empty(n, dtype=object)
@@ -125,6 +153,10 @@ def _grid_ids(probs, sols, reference, n) -> np.ndarray:
     for prob, sol in zip(probs, sols):
         k = int(sol.labels.max()) + 1
         names: dict[int, str] = {}
+        if prob.pin is not None:  # a grid holding pinned homes keeps the id they have today
+            for v in np.flatnonzero(prob.pin >= 0).tolist():
+                names.setdefault(int(sol.labels[v]), str(reference[prob.nodes[v]]))
+            used.update(names.values())
         if reference is not None:
             df = pd.DataFrame({"old": reference[prob.nodes], "new": sol.labels, "hh": prob.households})
             df = df[df["old"].notna()]

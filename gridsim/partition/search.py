@@ -8,8 +8,8 @@ The objective is lexicographic and depends on the mode:
 
 A move takes a home on a boundary into a neighbouring grid; it is allowed only when the grid it
 leaves stays connected (breadth-first search that stops once the home's same-grid neighbours meet
-again) and never empties a grid, so the number of grids is fixed here (the caller chooses it). Every
-term of the objective changes by a locally computed delta, so a move costs O(degree) plus the
+again), never moves a pinned home (repair with fixed homes) and never empties a grid, so the number
+of grids is fixed here (the caller chooses it). Every term of the objective changes by a locally computed delta, so a move costs O(degree) plus the
 contiguity check. After hill climbing, a short annealing phase (deterministic given the generator)
 accepts compactness-worsening moves with falling probability, never letting the penalty rise, and the
 best plan seen is kept.
@@ -56,6 +56,8 @@ class LocalSearch:
         self.heir = self._heirs()
         self.order = ORDERS[mode]
         self.A, self.B = prob.A, prob.B
+        self.fixed = [False] * prob.n if prob.pin is None else (prob.pin >= 0).tolist()  # pinned: never moves
+        self._pinned = np.flatnonzero(prob.pin >= 0) if prob.pin is not None else np.empty(0, dtype=np.int64)
 
     def _heirs(self) -> dict[int, int]:
         over: dict[tuple[int, int], int] = {}
@@ -151,7 +153,7 @@ class LocalSearch:
             improved = 0
             for v in rng.permutation(self.p.n).tolist():
                 p = self.lab[v]
-                if self.cnt[p] <= 1:
+                if self.cnt[p] <= 1 or self.fixed[v]:
                     continue
                 w_p, other = self._weights_to(v)
                 if not other:
@@ -182,7 +184,7 @@ class LocalSearch:
             t = t0 * (t1 / t0) ** (s / steps)
             v = boundary[int(rng.integers(len(boundary)))]
             p = self.lab[v]
-            if self.cnt[p] <= 1:
+            if self.cnt[p] <= 1 or self.fixed[v]:
                 continue
             w_p, other = self._weights_to(v)
             if not other:
@@ -222,7 +224,7 @@ class LocalSearch:
             t = t0 * (t1 / t0) ** (s / steps)
             v = int(rng.integers(n))
             p = self.lab[v]
-            if self.cnt[p] <= 1:
+            if self.cnt[p] <= 1 or self.fixed[v]:
                 continue
             w_p, other = self._weights_to(v)
             if not other:
@@ -296,11 +298,17 @@ class LocalSearch:
             if len(cand) > tries:
                 cand = rng.choice(cand, size=tries, replace=False)
             cur = lab[nodes]
+            pins = np.flatnonzero(np.isin(nodes, self._pinned))
+            has_pins = len(pins) > 0
             best_d, best_new = (0,) * 4, None
             for v in cand.tolist():
                 side = np.zeros(len(nodes), dtype=bool)
                 side[order[tin[v]:tin[v] + size[v]]] = True
                 new = np.where(side, p, q)
+                if has_pins and (new[pins] != cur[pins]).any():  # pinned homes keep their grid ...
+                    new = np.where(side, q, p)  # ... so try the sides the other way round
+                    if (new[pins] != cur[pins]).any():
+                        continue
                 d = self._split_delta(nodes, cur, new, le, sel, p, q)
                 if d < best_d:
                     best_d, best_new = d, new

@@ -8,7 +8,9 @@ Per connected piece of the unit (see :mod:`.bounds`):
 * ``fixed``: the unit's requested number of grids, shared out over its pieces;
 * ``repair``: the tree is built over today's grids as indivisible blocks (the connected parts of each
   current grid; a block over the ceiling is opened up into single homes), so today's grids are merged
-  whole wherever that is legal, and the local search then moves as few households as possible. Grid
+  whole wherever that is legal, and the local search then moves as few households as possible.
+  Pinned homes (``UnitProblem.pin``) of one of today's grids form one block, no two such blocks share
+  a grid (so at least as many grids as pinned grids), and no search step moves them. Grid
   counts from the lower bound up are tried; after the first legal count, up to two more are tried if
   they move fewer households (moving fewer households ranks above having fewer grids).
 
@@ -77,7 +79,7 @@ def subproblem(prob: UnitProblem, idx: np.ndarray) -> UnitProblem:
     return UnitProblem(prob.unit_id, prob.unit_type, prob.nodes[idx], prob.a[idx], prob.b[idx],
                        prob.households[idx], prob.A, prob.B, adj, adj_w, edges.reshape(-1, 2), prob.weight[keep],
                        prob.length[keep], prob.road[keep], prob.group[idx], prob.old[idx], prob.xy[idx], prob.home_ids[idx],
-                       prob.group_ids[idx])
+                       prob.group_ids[idx], None if prob.pin is None else prob.pin[idx])
 
 
 def _tree_cost(prob: UnitProblem) -> np.ndarray:
@@ -100,6 +102,11 @@ def _blocks(prob: UnitProblem) -> np.ndarray:
     sums = np.bincount(lab, weights=prob.a)
     big = sums[lab] > prob.A
     lab = np.where(big, lab.max() + 1 + np.arange(n), lab)
+    if prob.pin is not None and (prob.pin >= 0).any():  # pinned homes of one of today's grids: one block
+        pinned = np.flatnonzero(prob.pin >= 0)
+        to_pin = np.full(int(lab.max()) + 1, -1, dtype=np.int64)
+        to_pin[lab[pinned]] = prob.pin[pinned]
+        lab = np.where(to_pin[lab] >= 0, lab.max() + 1 + to_pin[lab], lab)
     return np.unique(lab, return_inverse=True)[1]
 
 
@@ -124,7 +131,11 @@ def _construct(prob: UnitProblem, k: int, rng: np.random.Generator, blocks: np.n
     tree = spanning_tree(nb, bedges, 1.0 / strength.data, rng, jitter=1.0)
     ba = np.bincount(blocks, weights=prob.a, minlength=nb)
     bb = np.bincount(blocks, weights=prob.b, minlength=nb)
-    return peel(nb, tree, ba, bb, prob.A, prob.B, k, rng, spread=spread)[blocks]
+    pinned = None
+    if prob.pin is not None:
+        pinned = np.zeros(nb)
+        pinned[blocks[prob.pin >= 0]] = 1.0
+    return peel(nb, tree, ba, bb, prob.A, prob.B, k, rng, spread=spread, pinned=pinned)[blocks]
 
 
 def _solve_piece(prob: UnitProblem, ks: list[int], mode: str, rng: np.random.Generator, effort: Effort,
@@ -206,12 +217,14 @@ def solve_unit(prob: UnitProblem, mode: str, rng: np.random.Generator, *, grids:
     nxt, penalty, hit = 0, 0, False
     for i, piece in enumerate(standalone):
         sub = subproblem(prob, piece.homes)
+        pins = 0 if sub.pin is None else len(np.unique(sub.pin[sub.pin >= 0]))  # each needs its own grid
+        lo, hi = max(piece.lower, pins), max(piece.upper, pins)
         if fixed is not None:
             ks = [fixed[i]]
-        elif piece.lower > piece.upper:
-            ks = [piece.lower]
+        elif lo > hi:
+            ks = [lo]
         else:
-            ks = list(range(piece.lower, piece.upper + 1))
+            ks = list(range(lo, hi + 1))
         lab, pen, h = _solve_piece(sub, ks, mode, rng, effort, deadline)
         labels[piece.homes] = lab + nxt
         nxt += int(lab.max()) + 1
@@ -237,6 +250,10 @@ def solve_unit(prob: UnitProblem, mode: str, rng: np.random.Generator, *, grids:
 
 def _attach_islands(prob: UnitProblem, labels: np.ndarray) -> None:
     """Homes not yet labelled (pieces too small to stand alone) join the grid of the nearest labelled home."""
+    if prob.pin is not None:  # a pinned island home goes where the other homes of its grid went
+        for v in np.flatnonzero((labels < 0) & (prob.pin >= 0)).tolist():
+            same = np.flatnonzero((prob.pin == prob.pin[v]) & (labels >= 0))
+            labels[v] = labels[same[0]] if len(same) else labels.max() + 1
     todo = np.flatnonzero(labels < 0)
     if len(todo) == 0:
         return
