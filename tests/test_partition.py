@@ -74,10 +74,12 @@ def test_same_seed_same_plan_and_workers_do_not_matter():
     from gridsim.partition.instances import register
 
     homes = register(7, villages=2, communities=2)
-    a = partition(homes, seed=3, effort=FAST)
+    a = partition(homes, seed=3, effort=FAST, workers=1)
     b = partition(homes, seed=3, effort=FAST, workers=2)
     assert a.plan.to_frame().equals(b.plan.to_frame())
     assert a.units.drop(columns="seconds").equals(b.units.drop(columns="seconds"))
+    with pytest.raises(GridsimError, match="workers"):
+        partition(homes, seed=3, effort=FAST, workers=0)
 
 
 def _homes(rows, unit_type="village", unit="u"):

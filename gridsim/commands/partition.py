@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grids", type=int, default=None, help="fixed 模式下每个村社的网格数 (grids per unit for --mode fixed)")
     p.add_argument("--seed", type=int, default=0, help="随机种子 (seed), 默认 0；同一种子同一结果")
     p.add_argument("--time-limit", type=float, default=None, help="总时间上限（秒）(time limit in seconds)")
-    p.add_argument("--workers", type=int, default=1, help="并行进程数 (worker processes), 默认 1；不影响结果")
+    p.add_argument("--workers", type=int, default=None,
+                   help="并行进程数 (worker processes), 默认全部核心 (all cores)；不影响结果 (results do not depend on it)")
     p.add_argument("--layer", default="homes", help="GeoPackage 图层名 (layer), 默认 homes")
     p.add_argument("--crs", default=None, help="坐标系，如 EPSG:4548 (CRS of x/y)")
     p.add_argument("--strict", action="store_true", help="有任何违规时以非零状态退出 (exit 1 if any rule is broken)")

@@ -4,7 +4,7 @@ Public API::
 
     from gridsim.partition import partition, PartitionResult, Effort
     result = partition(homes, graph=None, policy=None, mode="fewest", grids=None,
-                       current="current_grid_id", seed=0, time_limit=None, barriers=None, workers=1)
+                       current="current_grid_id", seed=0, time_limit=None, barriers=None, workers=None)
     result.plan          # gridsim.plan.Plan
     result.units         # per unit: lower/upper bound, grids, gap, violations, cut edges, ...
     result.diagnoses     # list[Diagnosis(unit_id, code, message)] for units that cannot be fully legal

@@ -17,34 +17,38 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import minimum_spanning_tree
+from scipy.sparse.csgraph import depth_first_order, minimum_spanning_tree
 
 SMALL_GRAPH_EDGES = 600
+SMALL_TREE = 400  # nodes up to which a Python traversal beats scipy's set-up cost
 
 
 def _preorder(n: int, tree_edges: np.ndarray, root: int):
-    """DFS preorder, parent, and subtree size of a spanning tree."""
-    adj = [[] for _ in range(n)]
-    for i, j in tree_edges.tolist():
-        adj[i].append(j)
-        adj[j].append(i)
-    parent = np.full(n, -1, dtype=np.int64)
-    order = []
-    seen = [False] * n
-    stack = [root]
-    seen[root] = True
-    while stack:
-        v = stack.pop()
-        order.append(v)
-        for u in adj[v]:
-            if not seen[u]:
-                seen[u] = True
-                parent[u] = v
-                stack.append(u)
-    order = np.asarray(order, dtype=np.int64)
-    size = np.ones(n, dtype=np.int64)
-    par = parent.tolist()
-    sz = size.tolist()
+    """DFS preorder, parent, subtree size and preorder position of each node of a spanning tree."""
+    if n > SMALL_TREE:  # scipy's traversal, once its set-up cost is worth paying
+        mat = sp.coo_matrix((np.ones(len(tree_edges)), (tree_edges[:, 0], tree_edges[:, 1])), shape=(n, n)).tocsr()
+        order, parent = depth_first_order(mat, root, directed=False, return_predecessors=True)
+        order, parent = order.astype(np.int64), np.where(parent < 0, -1, parent).astype(np.int64)
+        par = parent.tolist()
+    else:
+        adj = [[] for _ in range(n)]
+        for i, j in tree_edges.tolist():
+            adj[i].append(j)
+            adj[j].append(i)
+        par = [-1] * n
+        seen = [False] * n
+        seen[root] = True
+        stack, out = [root], []
+        while stack:
+            v = stack.pop()
+            out.append(v)
+            for u in adj[v]:
+                if not seen[u]:
+                    seen[u] = True
+                    par[u] = v
+                    stack.append(u)
+        order, parent = np.asarray(out, dtype=np.int64), np.asarray(par, dtype=np.int64)
+    sz = [1] * n
     for v in order[::-1].tolist():
         if par[v] >= 0:
             sz[par[v]] += sz[v]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from .problem import unit_problems
 from .solve import Effort, UnitSolution, solve_unit
 
 MODES = ("fewest", "repair", "fixed")
+POOL_MIN_HOMES = 2000  # below this many homes, starting worker processes costs more than it saves
 
 
 @dataclass
@@ -74,7 +76,7 @@ def _solve(args) -> UnitSolution:
 def partition(homes: pd.DataFrame, graph: HomeGraph | None = None, *, policy: Policy | None = None,
               mode: str = "fewest", grids: int | Mapping[str, int] | None = None,
               current: str | None = "current_grid_id", seed: int = 0, time_limit: float | None = None,
-              barriers=None, effort: Effort | None = None, workers: int = 1, pinned=None) -> PartitionResult:
+              barriers=None, effort: Effort | None = None, workers: int | None = None, pinned=None) -> PartitionResult:
     """Partition every unit of ``homes`` into grids that meet the policy's limits; see the package docstring.
 
     ``graph``: adjacency (built with :func:`gridsim.graph.build_graph` and ``barriers`` if None).
@@ -82,7 +84,8 @@ def partition(homes: pd.DataFrame, graph: HomeGraph | None = None, *, policy: Po
     for all, or ``{unit_id: n}``). ``current``: column with today's grids (objective "fewest households
     moved", the starting map in ``repair``, and grid ids carried over); None to ignore. ``seed``: same
     seed, same plan. ``time_limit``: seconds for the whole run (a cap; effort is counted in tries).
-    ``workers``: processes (units are independent; results do not depend on it). ``pinned``
+    ``workers``: processes (units are independent; results do not depend on it); default all cores,
+    one process for registers under ``POOL_MIN_HOMES`` homes. ``pinned``
     (``repair`` only): homes that keep the grid they have in ``current``, under its id — a set of home
     ids or a boolean array aligned with ``homes`` (the editor's locks); other homes may still join or
     leave those grids, and no two pinned grids are merged.
@@ -92,6 +95,8 @@ def partition(homes: pd.DataFrame, graph: HomeGraph | None = None, *, policy: Po
         raise GridsimError(f"未知模式 (unknown mode) {mode!r}; 可选 (choose from) {list(MODES)}")
     if mode == "fixed" and grids is None:
         raise GridsimError("fixed 模式需要指定网格数 --grids (fixed mode needs the number of grids)")
+    if workers is not None and int(workers) < 1:
+        raise GridsimError(f"进程数须为正整数 (workers must be a positive integer): {workers}")
     if grids is not None and not isinstance(grids, Mapping) and int(grids) < 1:
         raise GridsimError(f"网格数须为正整数 (grids must be a positive integer): {grids}")
     if current is not None and current not in homes.columns:
@@ -107,7 +112,10 @@ def partition(homes: pd.DataFrame, graph: HomeGraph | None = None, *, policy: Po
     deadline = None if time_limit is None else t0 + float(time_limit)
     effort = effort or Effort()
     jobs = [(p, mode, s, _grids_for(p.unit_id, grids), effort, deadline) for p, s in zip(probs, seqs)]
-    if workers > 1 and len(jobs) > 1:
+    if workers is None:
+        workers = (os.cpu_count() or 1) if len(homes) >= POOL_MIN_HOMES else 1
+    workers = max(1, min(int(workers), len(jobs)))
+    if workers > 1:
         order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].n)  # big units first
         with ProcessPoolExecutor(max_workers=workers) as pool:
             done = dict(zip(order, pool.map(_solve, [jobs[i] for i in order])))

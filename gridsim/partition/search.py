@@ -261,6 +261,7 @@ class LocalSearch:
             return 0
         accepted = 0
         a, b = self.p.a, self.p.b
+        heir_of = self._heir_per_home()
         for r in range(rounds):
             lab = np.asarray(self.lab)
             cut = np.flatnonzero(lab[e[:, 0]] != lab[e[:, 1]])
@@ -309,7 +310,7 @@ class LocalSearch:
                     new = np.where(side, q, p)  # ... so try the sides the other way round
                     if (new[pins] != cur[pins]).any():
                         continue
-                d = self._split_delta(nodes, cur, new, le, sel, p, q)
+                d = self._split_delta(nodes, cur, new, le, sel, p, q, heir_of[nodes])
                 if d < best_d:
                     best_d, best_new = d, new
             if best_new is not None:
@@ -319,30 +320,27 @@ class LocalSearch:
                 accepted += 1
         return accepted
 
-    def _split_delta(self, nodes, cur, new, le, sel, p, q) -> tuple:
-        """Objective change (mode order) of relabelling ``nodes`` (all of grids p and q) from ``cur`` to ``new``."""
+    def _split_delta(self, nodes, cur, new, le, sel, p, q, heir) -> tuple:
+        """Objective change (mode order) of relabelling ``nodes`` (all of grids p and q) from ``cur`` to
+        ``new``; ``heir``: the heir grid of each of ``nodes``' current grids (-1 for none)."""
         a, b = self.p.a[nodes], self.p.b[nodes]
         dpen = 0
         for g in (p, q):
-            na, nb = int(a[new == g].sum()), int(b[new == g].sum())
-            dpen += self.pen(na, nb) - self.pen(self.sa[g], self.sb[g])
+            on = new == g
+            dpen += self.pen(int(a[on].sum()), int(b[on].sum())) - self.pen(self.sa[g], self.sb[g])
         w = self.p.weight[sel]
         dcut = float(w[new[le[:, 0]] != new[le[:, 1]]].sum() - w[cur[le[:, 0]] != cur[le[:, 1]]].sum())
         grp = self.p.group[nodes]
         has = grp >= 0
         dgrp = 0
-        if has.any():
-            codes, inv = np.unique(grp[has], return_inverse=True)
-            def present(lbl):
-                return sum(int((np.bincount(inv[lbl[has] == g], minlength=len(codes)) > 0).sum()) for g in (p, q))
-            dgrp = present(new) - present(cur)
+        if has.any():  # distinct (group, grid) pairs after minus before
+            g2 = 2 * grp[has]
+            dgrp = len(np.unique(g2 + (new[has] == p))) - len(np.unique(g2 + (cur[has] == p)))
+        known = heir >= 0
         dmov = 0
-        old = self.p.old[nodes]
-        known = old >= 0
         if known.any():
-            heir = np.array([self.heir.get(int(o), -1) for o in old[known]])
             hh = self.p.households[nodes][known]
-            dmov = int((hh * ((new[known] != heir).astype(int) - (cur[known] != heir).astype(int))).sum())
+            dmov = int((hh * ((new[known] != heir[known]).astype(int) - (cur[known] != heir[known]).astype(int))).sum())
         d = (dpen, dcut, dgrp, dmov)
         return tuple(d[i] for i in self.order)
 
@@ -365,13 +363,15 @@ class LocalSearch:
                 per[gr] = per.get(gr, 0) + 1
         return sum(c - 1 for c in per.values())
 
+    def _heir_per_home(self) -> np.ndarray:
+        """The heir grid of each home's current grid (-1 where the home has no current grid)."""
+        heir = np.array([self.heir.get(o, -1) for o in range(int(self.p.old.max()) + 1)] + [-1], dtype=np.int64)
+        return heir[self.p.old]  # old == -1 picks the trailing -1
+
     def moved(self) -> int:
-        old = self.p.old
-        known = old >= 0
-        if not known.any():
-            return 0
-        heir = np.array([self.heir.get(int(o), -1) for o in old[known]])
-        return int(self.p.households[known][np.asarray(self.lab)[known] != heir].sum())
+        heir = self._heir_per_home()
+        known = heir >= 0
+        return int(self.p.households[known][np.asarray(self.lab)[known] != heir[known]].sum())
 
     def key(self) -> tuple:
         """The objective as a tuple in mode order (smaller is better)."""
