@@ -41,6 +41,7 @@ edges weigh 1, so compactness is the number of cut edges; an edge list may carry
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -331,3 +332,30 @@ def graph_from_edges(homes: pd.DataFrame, edges: str | Path | pd.DataFrame) -> H
     return HomeGraph(np.asarray(homes["home_id"], dtype=object), codes, units, pairs,
                      np.full(len(pairs), KIND_GIVEN, dtype=np.int8), np.zeros(len(pairs), dtype=bool),
                      e["w"].to_numpy(dtype=float), length, dropped_cross_unit=dropped, source=source)
+
+
+def separates(adj, labels, v: int) -> bool:
+    """Would taking home ``v`` out of its grid split what is left of that grid's piece around it?
+
+    ``adj``: neighbour lists per home; ``labels``: grid per home (any indexable). The plan and the local
+    search ask this before every single-home move, so it is a breadth-first search from one same-grid
+    neighbour of ``v`` that stops as soon as it has met all the others (usually after a few steps).
+    """
+    g = labels[v]
+    nbrs = [u for u in adj[v] if labels[u] == g]
+    if len(nbrs) <= 1:
+        return False
+    targets = set(nbrs[1:])
+    seen = {v, nbrs[0]}
+    queue = deque([nbrs[0]])
+    while queue:
+        x = queue.popleft()
+        for u in adj[x]:
+            if u not in seen and labels[u] == g:
+                if u in targets:
+                    targets.discard(u)
+                    if not targets:
+                        return False
+                seen.add(u)
+                queue.append(u)
+    return True

@@ -33,7 +33,6 @@ Example::
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -44,7 +43,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .errors import GridsimError
-from .graph import HomeGraph
+from .graph import HomeGraph, separates
 from .policy import Policy, load_policy
 
 UNASSIGNED = -1
@@ -406,28 +405,9 @@ class Plan:
         that is already in pieces, only the piece holding this home is considered.)
         """
         p = int(self.positions(home)[0])
-        g = self._g[p]
-        if g == UNASSIGNED:
+        if self._g[p] == UNASSIGNED:
             return False
-        gg = self._g
-        nbrs = [u for u in self._adj[p] if gg[u] == g]
-        if len(nbrs) <= 1:
-            return False
-        targets = set(nbrs[1:])
-        seen = {p, nbrs[0]}
-        queue = deque([nbrs[0]])
-        adj = self._adj
-        while queue:
-            v = queue.popleft()
-            for u in adj[v]:
-                if u not in seen and gg[u] == g:
-                    if u in targets:
-                        targets.discard(u)
-                        if not targets:
-                            return False
-                    seen.add(u)
-                    queue.append(u)
-        return True
+        return separates(self._adj, self._g, p)
 
     def touches(self, home, grid_id: str) -> bool:
         """Is the home adjacent to (a home of) ``grid_id``?"""

@@ -21,10 +21,9 @@ households when the search starts), matching :meth:`gridsim.plan.Plan.moved_hous
 from __future__ import annotations
 
 import math
-from collections import deque
-
 import numpy as np
 
+from ..graph import separates
 from .problem import UnitProblem
 
 ORDERS = {"fewest": (0, 1, 2, 3), "fixed": (0, 1, 2, 3), "repair": (0, 3, 1, 2)}
@@ -78,25 +77,7 @@ class LocalSearch:
 
     def breaks(self, v: int) -> bool:
         """Would removing ``v`` split its grid (its same-grid neighbours no longer meet)?"""
-        g = self.lab[v]
-        lab, adj = self.lab, self.p.adj
-        nbrs = [u for u in adj[v] if lab[u] == g]
-        if len(nbrs) <= 1:
-            return False
-        targets = set(nbrs[1:])
-        seen = {v, nbrs[0]}
-        queue = deque([nbrs[0]])
-        while queue:
-            x = queue.popleft()
-            for u in adj[x]:
-                if u not in seen and lab[u] == g:
-                    if u in targets:
-                        targets.discard(u)
-                        if not targets:
-                            return False
-                    seen.add(u)
-                    queue.append(u)
-        return True
+        return separates(self.p.adj, self.lab, v)
 
     def delta(self, v: int, q: int, w_p: float, w_q: float) -> tuple:
         """Objective change (penalty, cut, groups, moved) of moving ``v`` to grid ``q``, in mode order."""
@@ -145,6 +126,18 @@ class LocalSearch:
                 other[g] = other.get(g, 0.0) + w
         return w_p, other
 
+    def _random_move(self, v: int, rng: np.random.Generator) -> tuple[int, tuple] | None:
+        """A move of ``v`` into a random neighbouring grid and its objective change, or None when ``v``
+        may not move (pinned, alone in its grid, or with no neighbour in another grid)."""
+        if self.cnt[self.lab[v]] <= 1 or self.fixed[v]:
+            return None
+        w_p, other = self._weights_to(v)
+        if not other:
+            return None
+        qs = sorted(other)
+        q = qs[int(rng.integers(len(qs)))]
+        return q, self.delta(v, q, w_p, other[q])
+
     def climb(self, rng: np.random.Generator, max_passes: int = 30) -> int:
         """Hill climbing: apply strictly improving single-home moves until none is left."""
         moves = 0
@@ -183,15 +176,10 @@ class LocalSearch:
         for s in range(steps):
             t = t0 * (t1 / t0) ** (s / steps)
             v = boundary[int(rng.integers(len(boundary)))]
-            p = self.lab[v]
-            if self.cnt[p] <= 1 or self.fixed[v]:
+            move = self._random_move(v, rng)
+            if move is None:
                 continue
-            w_p, other = self._weights_to(v)
-            if not other:
-                continue
-            qs = sorted(other)
-            q = qs[int(rng.integers(len(qs)))]
-            d = self.delta(v, q, w_p, other[q])
+            q, d = move
             if d[pen_i] > 0:
                 continue
             score = d[cut_i] + 0.3 * sum(x for i, x in enumerate(d) if i not in (pen_i, cut_i)) / 100.0
@@ -223,15 +211,10 @@ class LocalSearch:
         for s in range(steps):
             t = t0 * (t1 / t0) ** (s / steps)
             v = int(rng.integers(n))
-            p = self.lab[v]
-            if self.cnt[p] <= 1 or self.fixed[v]:
+            move = self._random_move(v, rng)
+            if move is None:
                 continue
-            w_p, other = self._weights_to(v)
-            if not other:
-                continue
-            qs = sorted(other)
-            q = qs[int(rng.integers(len(qs)))]
-            d = self.delta(v, q, w_p, other[q])
+            q, d = move
             energy = d[pen_i] + 0.01 * d[cut_i]
             if energy <= 0 or rng.random() < math.exp(-energy / t):
                 if self.breaks(v):
@@ -245,14 +228,16 @@ class LocalSearch:
                             break
         self.reset(best_lab)
 
-    def recombine(self, rng: np.random.Generator, rounds: int, cost: np.ndarray, tries: int = 4) -> int:
+    def recombine(self, rng: np.random.Generator, rounds: int, cost: np.ndarray, tries: int = 4,
+                  until_legal: bool = False) -> int:
         """Merge two neighbouring grids and split the union again along a random spanning tree (as in
         GerryChain's ReCom); among the splits with the least penalty, up to ``tries`` are scored by the
         full objective and the best is kept if it improves on the current plan.
 
         This moves whole chunks at once, which single-home moves cannot do when big buildings block each
         other. ``cost``: spanning-tree edge costs per edge of the unit (as in construction), used on
-        every other round; the rest draw random trees. Returns the number of accepted recombinations.
+        every other round; the rest draw random trees. ``until_legal``: stop as soon as every grid is
+        within its limits (compactness is the next phase's job). Returns the number of accepted recombinations.
         """
         from .construct import _preorder, spanning_tree
 
@@ -318,6 +303,8 @@ class LocalSearch:
                     if self.lab[x] != g:
                         self.apply(x, g)
                 accepted += 1
+                if until_legal and self.penalty() == 0:
+                    break
         return accepted
 
     def _split_delta(self, nodes, cur, new, le, sel, p, q, heir) -> tuple:

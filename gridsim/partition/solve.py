@@ -46,10 +46,11 @@ class Effort:
 
     trees: int = 24  # spanning trees peeled
     polish: int = 3  # best constructions that get the local search ...
-    polish_work: int = 180  # ... or more in small units: this many divided by the homes
-    anneal_per_home: float = 6.0  # annealing steps per home (compactness)
-    min_anneal: int = 1500  # ... and at least this many
-    recombine_work: int = 40000  # compactness recombinations: at most this / homes rounds
+    polish_work: int = 60  # ... or more in small units: this many divided by the homes
+    rescue: int = 3  # further constructions polished, one by one, while none is legal yet
+    anneal_per_home: float = 4.0  # annealing steps per home (compactness)
+    min_anneal: int = 600  # ... and at least this many
+    recombine_work: int = 20000  # compactness recombinations: at most this / homes rounds
     recombinations: int = 150  # merge-and-split attempts (per polish) to fix limits and compactness
     penalty_steps: int = 10000  # annealing steps on the penalty when that still leaves one outside
 
@@ -160,19 +161,22 @@ def _solve_piece(prob: UnitProblem, ks: list[int], mode: str, rng: np.random.Gen
             built.append((ls.key(), lab))
         built.sort(key=lambda t: t[0])
         polish = min(len(built), max(effort.polish, effort.polish_work // prob.n))
-        for _, lab in built[:polish]:
+        for i, (_, lab) in enumerate(built[:polish + effort.rescue]):
+            if i >= polish and best[0][0] == 0:  # the rescue is only for a count not yet met legally
+                break
             ls = LocalSearch(prob, lab, mode)
             ls.climb(rng)
             if ls.penalty():
-                ls.recombine(rng, effort.recombinations, cost)
+                ls.recombine(rng, effort.recombinations, cost, until_legal=True)
                 ls.climb(rng)
             if ls.penalty():
                 ls.anneal_penalty(rng, effort.penalty_steps)
                 ls.climb(rng)
-            ls.anneal(rng, max(effort.min_anneal, int(effort.anneal_per_home * prob.n)))
-            ls.climb(rng)
-            ls.recombine(rng, min(effort.recombinations, int(effort.recombine_work / prob.n)), cost)
-            ls.climb(rng)
+            if i < polish or not ls.penalty():  # a rescue that failed is not worth compacting
+                ls.anneal(rng, max(effort.min_anneal, int(effort.anneal_per_home * prob.n)))
+                ls.climb(rng)
+                ls.recombine(rng, min(effort.recombinations, int(effort.recombine_work / prob.n)), cost)
+                ls.climb(rng)
             key = ls.key()
             # fewest/fixed: legality, then fewer grids; repair: legality, then fewer households moved
             rank = (key[0], k, key) if mode != "repair" else (key[0], key[1], k, key)
