@@ -223,3 +223,21 @@ def test_pinned_homes_are_checked():
         partition(homes, pinned={homes["home_id"][0]})
     with pytest.raises(GridsimError, match="unknown pinned"):
         partition(homes, mode="repair", pinned={"nope"})
+
+
+def test_not_found_names_low_occupancy_compounds():
+    from gridsim.graph import build_graph
+    from gridsim.partition.bounds import low_occupancy_groups, not_found
+    from gridsim.partition.problem import unit_problems
+    from gridsim.policy import load_policy
+
+    rows = [(f"a{i}", 100, 40, i * 30.0, 0.0) for i in range(4)] + [(f"b{i}", 20, 19, i * 30.0, 30.0) for i in range(6)]
+    homes = _homes(rows, unit_type="community")
+    homes["group_id"] = ["low"] * 4 + ["full"] * 6
+    prob = unit_problems(homes, build_graph(homes), load_policy(), None)[0]
+    assert low_occupancy_groups(prob) == [("low", 400, 160)]  # 160/400 < 250/500; 114/120 is not
+    d = not_found(prob, 7)
+    assert d.code == "not_found" and "low（常住 160/规划 400 户）" in d.message and "7 户" in d.message
+    homes["resident_households"] = homes["households"]  # everyone at home: no low-occupancy compound
+    prob = unit_problems(homes, build_graph(homes), load_policy(), None)[0]
+    assert low_occupancy_groups(prob) == [] and "可能原因" not in not_found(prob, 1).message

@@ -27,7 +27,7 @@ class Diagnosis:
     """Why a unit cannot meet every rule (or why the search fell short), in Chinese with English."""
 
     unit_id: str
-    code: str  # home_over_ceiling | unit_too_small | island | bounds_conflict | not_found
+    code: str  # home_over_ceiling | unit_too_small | island | bounds_conflict | group_locked | not_found
     message: str
 
 
@@ -139,6 +139,42 @@ def locked_groups(prob: UnitProblem) -> list[tuple[int, int, int]]:
             continue
         out.append((int(code), need, gates))
     return out
+
+
+def low_occupancy_groups(prob: UnitProblem) -> list[tuple[str, int, int]]:
+    """村民组/小区 whose floored count is a smaller share of their ceilinged count than ``B / A``:
+    ``(group id, Σa, Σb)``, lowest share first.
+
+    A grid made only of such homes cannot reach the floor while under the ceiling, so every grid that
+    holds some of them must be topped up from fuller neighbours; when fuller neighbours are scarce or
+    far, no legal plan may exist even though the unit's totals allow one. (Villages, where ``a = b``
+    and ``B ≤ A``, never have such groups.)
+    """
+    g = prob.group
+    if (g < 0).all():
+        return []
+    out = []
+    for code in np.unique(g[g >= 0]):
+        idx = np.flatnonzero(g == code)
+        a, b = int(prob.a[idx].sum()), int(prob.b[idx].sum())
+        if b * prob.A < a * prob.B:
+            out.append((str(prob.group_ids[idx[0]]), a, b))
+    return sorted(out, key=lambda t: (t[2] / max(t[1], 1), t[0]))
+
+
+def not_found(prob: UnitProblem, penalty: int) -> Diagnosis:
+    """The search found no legal plan although no structural cause is proven: say so, with likely causes."""
+    u = prob.unit_id
+    low = low_occupancy_groups(prob)
+    hint = ""
+    if low:
+        names = "、".join(f"{name}（常住 {b}/规划 {a} 户）" for name, a, b in low[:4])
+        hint = (f"可能原因：{names} 常住户占规划户比例低于 {prob.B}/{prob.A}，含其住户的网格都须搭配入住率高的相邻小区，"
+                f"相邻小区不够时无合规方案 (likely cause: low-occupancy compounds that need fuller neighbours)；")
+    return Diagnosis(u, "not_found",
+                     f"{u}：上下界未排除合规方案，但搜索未找到（最佳方案仍有 {penalty} 户超出限额）；{hint}"
+                     f"可增加 --time-limit 或换 --seed 再试 (the bounds do not rule out a legal plan but the search "
+                     f"found none; {penalty} households remain outside the limits)")
 
 
 def diagnose(prob: UnitProblem, pieces: list[PieceBounds] | None = None) -> list[Diagnosis]:

@@ -30,7 +30,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .bounds import Diagnosis, PieceBounds, diagnose, piece_bounds, unit_bounds
+from .bounds import Diagnosis, PieceBounds, diagnose, not_found, piece_bounds, unit_bounds
 from .construct import peel, spanning_tree
 from .problem import UnitProblem
 from .search import LocalSearch
@@ -246,9 +246,7 @@ def solve_unit(prob: UnitProblem, mode: str, rng: np.random.Generator, *, grids:
     ls = LocalSearch(prob, labels, mode)
     penalty = ls.penalty()
     if penalty and not diags:
-        diags.append(Diagnosis(prob.unit_id, "not_found",
-                               f"{prob.unit_id}：上下界允许合规方案，但搜索未找到（剩余 {penalty} 户超出限额）；"
-                               f"可增加 --time-limit 或换 --seed 再试 (bounds allow a legal plan but the search did not find one)"))
+        diags.append(not_found(prob, penalty))
     return UnitSolution(labels, lower, upper, diags, penalty, hit, time.monotonic() - t0)
 
 
