@@ -241,3 +241,44 @@ def test_not_found_names_low_occupancy_compounds():
     homes["resident_households"] = homes["households"]  # everyone at home: no low-occupancy compound
     prob = unit_problems(homes, build_graph(homes), load_policy(), None)[0]
     assert low_occupancy_groups(prob) == [] and "可能原因" not in not_found(prob, 1).message
+
+
+@pytest.mark.parametrize("low_resident, door, legal", [(100, 30, False), (115, 20, True)])
+def test_low_occupancy_compound_that_no_grid_can_top_up_is_proven_infeasible(low_resident, door, legal):
+    # b2 - b1 - n0 - c1 - c2 - c3: compound "low" (b1, b2) can only leave through b1 to n0. With 100
+    # residents each, b1+b2 (480 planned) need 50 more residents within 20 planned households: impossible,
+    # and b2 alone cannot reach the outside. With 115 each and n0 of 20/20, b1+b2+n0 is 500/250: legal.
+    rows = [("b1", 240, low_resident, 0, 0), ("b2", 240, low_resident, 0, 0), ("n0", door, door, 0, 0)]
+    rows += [(f"c{i}", 100, 95, 0, 0) for i in (1, 2, 3)]
+    homes = _homes(rows, unit_type="community")
+    homes["group_id"] = ["low", "low", "n", "c", "c", "c"]
+    order = ["b2", "b1", "n0", "c1", "c2", "c3"]
+    graph = graph_from_edges(homes, pd.DataFrame({"home_a": order[:-1], "home_b": order[1:]}))
+    bounds = lower_bounds(homes, graph)
+    result = partition(homes, graph, effort=FAST)
+    assert bool(bounds["feasible"].iat[0]) == legal
+    assert (result.units["violations"].iat[0] == 0) == legal
+    locked = [d for d in result.diagnoses if d.code == "group_locked"]
+    assert (len(locked) == 0) == legal
+    if not legal:
+        assert "low" in locked[0].message and "b1" in locked[0].message
+
+
+def test_wanfo_is_proven_infeasible_on_the_shipped_data():
+    # the hand proof in data/README.md, found by the optimizer's own check (it needs the pocket rule:
+    # wanfo-xq03 can only leave through its b03, so wanfo-xq02-b03 cannot use that way out)
+    from gridsim.registers import read_homes, read_layer
+
+    homes = read_homes()
+    homes = homes[homes["unit_id"] == "wanfo"].reset_index(drop=True)
+    bounds = lower_bounds(homes, barriers=read_layer("barriers"))
+    assert not bool(bounds["feasible"].iat[0])
+    assert "wanfo-xq02" in bounds["diagnoses"].iat[0] and "wanfo-xq02-b03" not in bounds["diagnoses"].iat[0]
+
+
+def test_set_partitions_are_all_there_once():
+    from gridsim.partition.stranded import _partitions
+
+    shares = [tuple(sorted(tuple(sorted(p)) for p in s)) for s in _partitions([1, 2, 3, 4])]
+    assert len(shares) == len(set(shares)) == 15  # Bell number B4
+    assert all(sorted(x for p in s for x in p) == [1, 2, 3, 4] for s in shares)

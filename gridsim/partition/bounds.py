@@ -9,7 +9,9 @@ bounds are summed over pieces. For one piece with ceiling ``A`` on ``a`` and flo
 
 A piece is infeasible when a home alone exceeds the ceiling (it cannot share and still breaks it), when
 its ``b`` cannot fill even one grid (a unit too small, or an island cut off from the rest of the unit),
-or when the lower bound exceeds the upper bound. :func:`diagnose` names each cause in Chinese.
+or when the lower bound exceeds the upper bound; and when a 村民组/小区 too empty to make a legal grid of
+its own homes cannot be topped up by its neighbours however the grids are drawn (:func:`locked_groups`,
+:mod:`.stranded`). :func:`diagnose` names each cause in Chinese.
 """
 
 from __future__ import annotations
@@ -208,13 +210,23 @@ def diagnose(prob: UnitProblem, pieces: list[PieceBounds] | None = None) -> list
                                  f"但{b_word} {p.b} 户最多只够 {p.upper} 个网格达到下限 {prob.B} 户，上下限无法同时满足 "
                                  f"(needs ≥{p.lower} grids for the ceiling but the floor allows ≤{p.upper})"))
     if prob.B > 0 and not out:
-        for code, need, gates in locked_groups(prob):
+        from .stranded import stranded_groups
+
+        def head(code: int) -> str:
             idx = np.flatnonzero(prob.group == code)
-            name = str(prob.group_ids[idx[0]])
+            return (f"{u}：{prob.group_ids[idx[0]]}（{len(idx)} 处住户，{a_word} {int(prob.a[idx].sum())} 户、{b_word} "
+                    f"{int(prob.b[idx].sum())} 户）")
+
+        for code, need, gates in locked_groups(prob):
             out.append(Diagnosis(u, "group_locked",
-                                 f"{u}：{name}（{len(idx)} 处住户，{a_word} {int(prob.a[idx].sum())} 户、{b_word} "
-                                 f"{int(prob.b[idx].sum())} 户）至少要分 {need} 个网格，但其中任何不超过 {prob.A} 户的组合"
+                                 f"{head(code)}至少要分 {need} 个网格，但其中任何不超过 {prob.A} 户的组合"
                                  f"{b_word}都不足 {prob.B} 户，每个网格都须与相邻村民组/小区合并，而它只有 {gates} 处住户与外部相邻，"
                                  f"至多 {gates} 个网格能做到 (a low-occupancy group needs {need} grids but only {gates} of "
                                  f"its homes touch other groups)"))
+        for code, doors in ([] if out else stranded_groups(prob)):
+            out.append(Diagnosis(u, "group_locked",
+                                 f"{head(code)}任何不超过 {prob.A} 户的组合{b_word}都不足 {prob.B} 户，"
+                                 f"每个网格都须经 {_names(prob, np.asarray(doors))} 与相邻楼栋/住户合并；逐一检查其所有分法，"
+                                 f"都无法在不超过上限的前提下补足下限，无合规方案 (proven: every way of sharing this "
+                                 f"low-occupancy group among grids leaves one grid unable to reach the floor under the ceiling)"))
     return out
