@@ -180,7 +180,8 @@ def test_fewest_takes_one_more_grid_when_the_lower_bound_cannot_be_met(seed, m):
     is over 300; two smalls fit together. Without contiguity, bigs alone and smalls in pairs give 2m
     grids, which is the bin-packing lower bound; along the lane the smalls at the two ends have no
     small partner, so the fewest legal grids are 2m + 1. The optimizer must find that plan with no
-    violation, not stop at the lower bound with an illegal one.
+    violation, not stop at the lower bound with an illegal one, and (the lane being small enough for
+    the exact search) report 2m + 1 as the proven lower bound.
     """
     rng = np.random.default_rng(seed)
     sizes = []
@@ -191,7 +192,8 @@ def test_fewest_takes_one_more_grid_when_the_lower_bound_cannot_be_met(seed, m):
     edges = pd.DataFrame([(f"h{i:02d}", f"h{i + 1:02d}") for i in range(len(rows) - 1)], columns=["home_a", "home_b"])
     result = partition(homes, graph_from_edges(homes, edges), seed=seed, effort=FAST)
     unit = result.units.iloc[0]
-    assert unit.lower_bound == 2 * m
+    assert lower_bounds(homes, graph_from_edges(homes, edges))["lower_bound"].iat[0] == 2 * m
+    assert unit.lower_bound == 2 * m + 1
     assert unit.grids == 2 * m + 1
     assert unit.violations == 0 and result.diagnoses == []
     _check_conserved_and_legal(homes, result)

@@ -96,7 +96,7 @@ def unit_bounds(prob: UnitProblem, pieces: list[PieceBounds] | None = None) -> t
     return sum(p.lower for p in standalone), sum(max(p.upper, p.lower) for p in standalone)
 
 
-def _names(prob: UnitProblem, idx: np.ndarray, k: int = 5) -> str:
+def home_names(prob: UnitProblem, idx: np.ndarray, k: int = 5) -> str:
     ids = [str(prob.home_ids[i]) for i in idx[:k]]
     return "、".join(ids) + (f" 等 {len(idx)} 处" if len(idx) > k else "")
 
@@ -188,7 +188,7 @@ def diagnose(prob: UnitProblem, pieces: list[PieceBounds] | None = None) -> list
     over = np.concatenate([p.oversize for p in pieces])
     if len(over):
         out.append(Diagnosis(u, "home_over_ceiling",
-                             f"{u}：住户 {_names(prob, over)} 单栋{a_word} {int(prob.a[over].max())} 户，超过网格上限 {prob.A} 户，"
+                             f"{u}：住户 {home_names(prob, over)} 单栋{a_word} {int(prob.a[over].max())} 户，超过网格上限 {prob.A} 户，"
                              f"不能户内分户，所在网格必然超限 (a single home exceeds the grid ceiling {prob.A})"))
     total_b = int(prob.b.sum())
     if total_b < prob.B:
@@ -199,12 +199,12 @@ def diagnose(prob: UnitProblem, pieces: list[PieceBounds] | None = None) -> list
         for p in pieces:
             if not p.standalone:
                 out.append(Diagnosis(u, "island",
-                                     f"{u}：住户 {_names(prob, p.homes)}（{p.b} 户）与本村社其他住户不相邻（孤岛，或被河流隔开），"
+                                     f"{u}：住户 {home_names(prob, p.homes)}（{p.b} 户）与本村社其他住户不相邻（孤岛，或被河流隔开），"
                                      f"单独成格不足下限 {prob.B} 户，只能并入最近的网格而不连片 "
                                      f"(island of {len(p.homes)} home(s) cut off from the rest; joined to the nearest grid, not contiguous)"))
     for p in pieces:
         if p.standalone and p.lower > p.upper:
-            where = "全村社" if len(pieces) == 1 else f"片区（含 {_names(prob, p.homes, 2)}）"
+            where = "全村社" if len(pieces) == 1 else f"片区（含 {home_names(prob, p.homes, 2)}）"
             out.append(Diagnosis(u, "bounds_conflict",
                                  f"{u}：{where}{a_word} {p.a} 户至少需要 {p.lower} 个网格（上限 {prob.A} 户），"
                                  f"但{b_word} {p.b} 户最多只够 {p.upper} 个网格达到下限 {prob.B} 户，上下限无法同时满足 "
@@ -226,7 +226,7 @@ def diagnose(prob: UnitProblem, pieces: list[PieceBounds] | None = None) -> list
         for code, doors in ([] if out else stranded_groups(prob)):
             out.append(Diagnosis(u, "group_locked",
                                  f"{head(code)}任何不超过 {prob.A} 户的组合{b_word}都不足 {prob.B} 户，"
-                                 f"每个网格都须经 {_names(prob, np.asarray(doors))} 与相邻楼栋/住户合并；逐一检查其所有分法，"
+                                 f"每个网格都须经 {home_names(prob, np.asarray(doors))} 与相邻楼栋/住户合并；逐一检查其所有分法，"
                                  f"都无法在不超过上限的前提下补足下限，无合规方案 (proven: every way of sharing this "
                                  f"low-occupancy group among grids leaves one grid unable to reach the floor under the ceiling)"))
     return out

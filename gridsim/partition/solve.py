@@ -30,8 +30,10 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .bounds import Diagnosis, PieceBounds, diagnose, not_found, piece_bounds, unit_bounds
+from .bounds import Diagnosis, PieceBounds, diagnose, home_names, not_found, piece_bounds, unit_bounds
 from .construct import peel, spanning_tree
+from .exact import MAX_HOMES as EXACT_MAX_HOMES
+from .exact import fewest_legal_grids
 from .problem import UnitProblem
 from .search import LocalSearch
 
@@ -173,10 +175,7 @@ def _solve_piece(prob: UnitProblem, ks: list[int], mode: str, rng: np.random.Gen
                 ls.anneal_penalty(rng, effort.penalty_steps)
                 ls.climb(rng)
             if i < polish or not ls.penalty():  # a rescue that failed is not worth compacting
-                ls.anneal(rng, max(effort.min_anneal, int(effort.anneal_per_home * prob.n)))
-                ls.climb(rng)
-                ls.recombine(rng, min(effort.recombinations, int(effort.recombine_work / prob.n)), cost)
-                ls.climb(rng)
+                _compact(ls, rng, effort, cost)
             key = ls.key()
             # fewest/fixed: legality, then fewer grids; repair: legality, then fewer households moved
             rank = (key[0], k, key) if mode != "repair" else (key[0], key[1], k, key)
@@ -193,6 +192,38 @@ def _solve_piece(prob: UnitProblem, ks: list[int], mode: str, rng: np.random.Gen
             if mode != "repair" or best[0][1] == 0 or k >= first_legal + REPAIR_EXTRA_GRIDS:
                 break
     return best[1], int(best[0][0]), hit
+
+
+def _compact(ls: LocalSearch, rng: np.random.Generator, effort: Effort, cost: np.ndarray) -> None:
+    """The compactness phase: annealing, then recombination, each followed by hill climbing. Neither
+    lets the penalty rise, so a legal plan stays legal."""
+    n = ls.p.n
+    ls.anneal(rng, max(effort.min_anneal, int(effort.anneal_per_home * n)))
+    ls.climb(rng)
+    ls.recombine(rng, min(effort.recombinations, int(effort.recombine_work / n)), cost)
+    ls.climb(rng)
+
+
+def _exact(sub: UnitProblem, lab: np.ndarray, pen: int, lo: int, rng: np.random.Generator,
+           effort: Effort) -> tuple[np.ndarray, int, int, bool]:
+    """``fewest``, small pieces the search left illegal or above the lower bound: settle it exactly.
+
+    Returns (labels, penalty, proven lower bound, proven infeasible). A legal plan with fewer grids, or
+    any legal plan where the search found none, replaces the search's and is compacted; when the
+    exact search runs out of budget everything stays as it was.
+    """
+    k = int(lab.max()) + 1
+    found = fewest_legal_grids(sub)
+    if found is None:
+        return lab, pen, lo, False
+    if found.grids is None:
+        return lab, pen, lo, True
+    if pen or found.grids < k:
+        ls = LocalSearch(sub, found.labels, "fewest")
+        ls.climb(rng)
+        _compact(ls, rng, effort, _tree_cost(sub))
+        lab, pen = np.asarray(ls.lab, dtype=np.int64), ls.penalty()
+    return lab, pen, max(lo, found.grids), False
 
 
 def _share(total: int, pieces: list[PieceBounds]) -> list[int]:
@@ -230,6 +261,15 @@ def solve_unit(prob: UnitProblem, mode: str, rng: np.random.Generator, *, grids:
         else:
             ks = list(range(lo, hi + 1))
         lab, pen, h = _solve_piece(sub, ks, mode, rng, effort, deadline)
+        if (mode == "fewest" and not diags and sub.n <= EXACT_MAX_HOMES and (pen or lab.max() + 1 > lo)
+                and not (deadline is not None and time.monotonic() > deadline)):
+            lab, pen, proven, none = _exact(sub, lab, pen, lo, rng, effort)
+            lower += proven - lo
+            if none:
+                where = "" if len(standalone) == 1 else f"片区（含 {home_names(prob, piece.homes, 2)}）"
+                diags.append(Diagnosis(prob.unit_id, "no_legal_plan",
+                                       f"{prob.unit_id}：穷举搜索证明{where}不存在合规方案——无论怎样划分连片网格，总有网格超过上限 "
+                                       f"{prob.A} 户或达不到下限 {prob.B} 户 (exhaustive search: no legal plan exists)"))
         labels[piece.homes] = lab + nxt
         nxt += int(lab.max()) + 1
         penalty += pen
