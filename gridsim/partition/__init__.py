@@ -18,7 +18,8 @@ Modes: ``fewest`` (default: fewest grids, then fewest cut edges, then 村民组/
 fewest households moved from today's map), ``repair`` (start from today's map, move as few households
 as possible), ``fixed`` (a given number of grids per unit). How: :mod:`.bounds` (lower/upper bounds,
 diagnoses), :mod:`.construct` (spanning-tree peeling), :mod:`.search` (local search), :mod:`.solve`
-(per unit), :mod:`.stranded` (proof that a low-occupancy group cannot be covered), :mod:`.run` (whole register), :mod:`.report` (outputs), :mod:`.instances` (generated
+(per unit), :mod:`.stranded` (proof that a low-occupancy group cannot be covered), :mod:`.exact` (exact search
+for small pieces), :mod:`.run` (whole register), :mod:`.report` (outputs), :mod:`.instances` (generated
 test units).
 """
 

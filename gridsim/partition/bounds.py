@@ -29,7 +29,7 @@ class Diagnosis:
     """Why a unit cannot meet every rule (or why the search fell short), in Chinese with English."""
 
     unit_id: str
-    code: str  # home_over_ceiling | unit_too_small | island | bounds_conflict | group_locked | not_found
+    code: str  # home_over_ceiling | unit_too_small | island | bounds_conflict | group_locked | no_legal_plan | not_found
     message: str
 
 

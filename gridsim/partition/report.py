@@ -45,7 +45,11 @@ def render(result) -> str:
         lines.append(f"- 与现网格（{result.current}）相比调整户数 households moved：{int(units['moved_households'].sum())}")
     if result.hit_time_limit:
         lines.append("- 注意：达到时间上限，搜索提前结束，结果可能随机器速度不同 (time limit reached)")
-    lines += ["", "## 各村社 (per unit)", "", _md_table(units[list(UNIT_LABELS)].rename(columns=UNIT_LABELS))]
+    lines += ["", "## 各村社 (per unit)", "",
+              "下界：住户不可分时至少需要的网格数（装箱下界），小片区经穷举搜索得出的最少合规网格数替代之；"
+              "上界：常住户（村为户数）最多够多少个网格达到下限 (lower bound: bin packing of indivisible homes, "
+              "or the proven minimum where the exact search settled it; upper bound: grids the floor allows)", "",
+              _md_table(units[list(UNIT_LABELS)].rename(columns=UNIT_LABELS))]
     lines += ["", "## 诊断 (diagnoses)", ""]
     lines += [f"- {d.message}" for d in result.diagnoses] or ["- 所有村社均可满足全部规则 (every unit can meet every rule)"]
     lines += ["", "## 违规清单 (violations)", ""]

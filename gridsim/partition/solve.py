@@ -15,7 +15,10 @@ Per connected piece of the unit (see :mod:`.bounds`):
   they move fewer households (moving fewer households ranks above having fewer grids).
 
 For each ``k``: several spanning trees are peeled (:mod:`.construct`), the best few constructions go
-through hill climbing and annealing (:mod:`.search`), and the best by the mode's objective is kept.
+through hill climbing and annealing (:mod:`.search`), more of them while none is legal, and the best by
+the mode's objective is kept. In ``fewest``, a small piece that ends illegal or above its lower bound
+goes to the exact search (:mod:`.exact`), which finds the fewest legal grids or proves there is no
+legal plan.
 Pieces too small to stand alone (islands) join the grid of the nearest home; a unit that cannot fill
 one grid is one grid. The effort is counted in tries, not seconds, so a seed always gives the same
 plan; the optional deadline only cuts the tries short (and is reported when it does).
