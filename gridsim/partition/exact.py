@@ -100,6 +100,11 @@ def fewest_legal_grids(prob: UnitProblem, budget: int = BUDGET) -> ExactResult |
         found.sort(key=lambda t: (-t[0], t[2]))
         return found
 
+    def fits(mask: int) -> bool:
+        """Can the piece's floored count fill as many grids as its ceilinged count needs?"""
+        sb = total(mask, b)
+        return sb >= B and (B <= 0 or lower(mask) <= sb // B)
+
     def lower(mask: int) -> int:
         return max(1, math.ceil(total(mask, a) / A)) if A > 0 else 1
 
@@ -107,7 +112,7 @@ def fewest_legal_grids(prob: UnitProblem, budget: int = BUDGET) -> ExactResult |
         if S in memo:
             return memo[S]
         aS, bS = total(S, a), total(S, b)
-        if bS < B:
+        if not fits(S):
             memo[S] = (math.inf, [])
             return memo[S]
         homes = list(_bits(S))
@@ -119,7 +124,7 @@ def fewest_legal_grids(prob: UnitProblem, budget: int = BUDGET) -> ExactResult |
             if C != S and (bS - sb < B or 1 + math.ceil((aS - sa) / A) >= best[0]):
                 continue  # the rest cannot reach the floor, or cannot beat the best found
             rest = pieces(S & ~C)
-            if any(total(p, b) < B for p in rest):
+            if any(not fits(p) for p in rest):
                 continue
             if 1 + sum(lower(p) for p in rest) >= best[0]:
                 continue
