@@ -27,7 +27,7 @@ plan; the optional deadline only cuts the tries short (and is reported when it d
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -36,7 +36,7 @@ from scipy.sparse.csgraph import connected_components
 from .bounds import Diagnosis, PieceBounds, diagnose, home_names, not_found, piece_bounds, unit_bounds
 from .construct import peel, spanning_tree
 from .exact import MAX_HOMES as EXACT_MAX_HOMES
-from .exact import fewest_legal_grids
+from .exact import ExactResult, fewest_legal_grids
 from .problem import UnitProblem
 from .search import LocalSearch
 
@@ -145,15 +145,51 @@ def _construct(prob: UnitProblem, k: int, rng: np.random.Generator, blocks: np.n
 
 
 def _solve_piece(prob: UnitProblem, ks: list[int], mode: str, rng: np.random.Generator, effort: Effort,
-                 deadline: float | None) -> tuple[np.ndarray, int, bool]:
-    """Best labels for one connected piece over the candidate grid counts ``ks`` (in order)."""
+                 deadline: float | None, settle: bool = False) -> tuple[np.ndarray, int, bool, ExactResult | None]:
+    """Best labels for one connected piece over the candidate grid counts ``ks`` (in order).
+
+    ``settle`` (``fewest``, small pieces): when a count ends without a legal plan, or the legal plan
+    found is above the first count, ask the exact search once. Its legal plan with the fewest grids
+    ends the search (compacted by the local search); its proof that no legal plan exists stops the
+    rescue polishes, which could only look for one. Returns labels, penalty, whether the deadline
+    cut the search short, and the exact search's answer (None if not asked or out of budget).
+    """
     if prob.n == 1 or ks == [1]:
-        return np.zeros(prob.n, dtype=np.int64), int(prob.penalty(prob.a.sum(), prob.b.sum())), False
+        return np.zeros(prob.n, dtype=np.int64), int(prob.penalty(prob.a.sum(), prob.b.sum())), False, None
     blocks = _blocks(prob) if mode == "repair" else None
     cost = _tree_cost(prob)
     best: tuple | None = None
     hit = False
     first_legal = None
+    rescue = effort.rescue
+    found: ExactResult | None = None
+
+    def keep(ls: LocalSearch, k: int) -> None:
+        nonlocal best
+        key = ls.key()
+        # fewest/fixed: legality, then fewer grids; repair: legality, then fewer households moved
+        rank = (key[0], k, key) if mode != "repair" else (key[0], key[1], k, key)
+        if best is None or rank < best[0]:
+            best = (rank, np.asarray(ls.lab, dtype=np.int64))
+
+    def exact() -> bool:
+        """Ask the exact search; True when it gave a legal plan (now the best)."""
+        nonlocal settle, found, rescue, best
+        settle, found = False, fewest_legal_grids(prob)
+        if found is None:
+            return False
+        if found.grids is None:
+            rescue = 0
+            return False
+        if best[0][0] == 0 and best[0][1] <= found.grids:
+            return True
+        ls = LocalSearch(prob, found.labels, mode)
+        ls.climb(rng)
+        _compact(ls, rng, effort, cost)
+        best = None
+        keep(ls, found.grids)
+        return True
+
     for k in ks:
         k = min(k, prob.n)
         built = []
@@ -166,7 +202,7 @@ def _solve_piece(prob: UnitProblem, ks: list[int], mode: str, rng: np.random.Gen
             built.append((ls.key(), lab))
         built.sort(key=lambda t: t[0])
         polish = min(len(built), max(effort.polish, effort.polish_work // prob.n))
-        for i, (_, lab) in enumerate(built[:polish + effort.rescue]):
+        for i, (_, lab) in enumerate(built[:polish + rescue]):
             if i >= polish and best[0][0] == 0:  # the rescue is only for a count not yet met legally
                 break
             ls = LocalSearch(prob, lab, mode)
@@ -179,11 +215,7 @@ def _solve_piece(prob: UnitProblem, ks: list[int], mode: str, rng: np.random.Gen
                 ls.climb(rng)
             if i < polish or not ls.penalty():  # a rescue that failed is not worth compacting
                 _compact(ls, rng, effort, cost)
-            key = ls.key()
-            # fewest/fixed: legality, then fewer grids; repair: legality, then fewer households moved
-            rank = (key[0], k, key) if mode != "repair" else (key[0], key[1], k, key)
-            if best is None or rank < best[0]:
-                best = (rank, np.asarray(ls.lab, dtype=np.int64))
+            keep(ls, k)
             if deadline is not None and time.monotonic() > deadline:
                 hit = True
                 break
@@ -194,7 +226,11 @@ def _solve_piece(prob: UnitProblem, ks: list[int], mode: str, rng: np.random.Gen
             # repair may take a grid or two more when that moves fewer households
             if mode != "repair" or best[0][1] == 0 or k >= first_legal + REPAIR_EXTRA_GRIDS:
                 break
-    return best[1], int(best[0][0]), hit
+        elif settle and exact():
+            break
+    if settle and not hit and best[0][0] == 0 and best[0][1] > ks[0]:
+        exact()  # legal above the first count: is a plan with fewer grids possible?
+    return best[1], int(best[0][0]), hit, found
 
 
 def _compact(ls: LocalSearch, rng: np.random.Generator, effort: Effort, cost: np.ndarray) -> None:
@@ -205,28 +241,6 @@ def _compact(ls: LocalSearch, rng: np.random.Generator, effort: Effort, cost: np
     ls.climb(rng)
     ls.recombine(rng, min(effort.recombinations, int(effort.recombine_work / n)), cost)
     ls.climb(rng)
-
-
-def _exact(sub: UnitProblem, lab: np.ndarray, pen: int, lo: int, rng: np.random.Generator,
-           effort: Effort) -> tuple[np.ndarray, int, int, bool]:
-    """``fewest``, small pieces the search left illegal or above the lower bound: settle it exactly.
-
-    Returns (labels, penalty, proven lower bound, proven infeasible). A legal plan with fewer grids, or
-    any legal plan where the search found none, replaces the search's and is compacted; when the
-    exact search runs out of budget everything stays as it was.
-    """
-    k = int(lab.max()) + 1
-    found = fewest_legal_grids(sub)
-    if found is None:
-        return lab, pen, lo, False
-    if found.grids is None:
-        return lab, pen, lo, True
-    if pen or found.grids < k:
-        ls = LocalSearch(sub, found.labels, "fewest")
-        ls.climb(rng)
-        _compact(ls, rng, effort, _tree_cost(sub))
-        lab, pen = np.asarray(ls.lab, dtype=np.int64), ls.penalty()
-    return lab, pen, max(lo, found.grids), False
 
 
 def _share(total: int, pieces: list[PieceBounds]) -> list[int]:
@@ -252,6 +266,8 @@ def solve_unit(prob: UnitProblem, mode: str, rng: np.random.Generator, *, grids:
         return UnitSolution(labels, 1, 1, diags, int(prob.penalty(prob.a.sum(), prob.b.sum())), False,
                             time.monotonic() - t0)
     fixed = _share(grids, standalone) if mode == "fixed" and grids is not None else None
+    if diags:  # proven that no plan is fully legal: rescue polishes, which only look for one, are moot
+        effort = replace(effort, rescue=0)
     nxt, penalty, hit = 0, 0, False
     for i, piece in enumerate(standalone):
         sub = subproblem(prob, piece.homes)
@@ -263,16 +279,16 @@ def solve_unit(prob: UnitProblem, mode: str, rng: np.random.Generator, *, grids:
             ks = [lo]
         else:
             ks = list(range(lo, hi + 1))
-        lab, pen, h = _solve_piece(sub, ks, mode, rng, effort, deadline)
-        if (mode == "fewest" and not diags and sub.n <= EXACT_MAX_HOMES and (pen or lab.max() + 1 > lo)
-                and not (deadline is not None and time.monotonic() > deadline)):
-            lab, pen, proven, none = _exact(sub, lab, pen, lo, rng, effort)
-            lower += proven - lo
-            if none:
-                where = "" if len(standalone) == 1 else f"片区（含 {home_names(prob, piece.homes, 2)}）"
-                diags.append(Diagnosis(prob.unit_id, "no_legal_plan",
-                                       f"{prob.unit_id}：穷举搜索证明{where}不存在合规方案——无论怎样划分连片网格，总有网格超过上限 "
-                                       f"{prob.A} 户或达不到下限 {prob.B} 户 (exhaustive search: no legal plan exists)"))
+        settle = (mode == "fewest" and not diags and sub.n <= EXACT_MAX_HOMES
+                  and not (deadline is not None and time.monotonic() > deadline))
+        lab, pen, h, found = _solve_piece(sub, ks, mode, rng, effort, deadline, settle)
+        if found is not None and found.grids is not None:
+            lower += max(lo, found.grids) - lo  # the proven minimum replaces a weaker lower bound
+        elif found is not None:
+            where = "" if len(standalone) == 1 else f"片区（含 {home_names(prob, piece.homes, 2)}）"
+            diags.append(Diagnosis(prob.unit_id, "no_legal_plan",
+                                   f"{prob.unit_id}：穷举搜索证明{where}不存在合规方案——无论怎样划分连片网格，总有网格超过上限 "
+                                   f"{prob.A} 户或达不到下限 {prob.B} 户 (exhaustive search: no legal plan exists)"))
         labels[piece.homes] = lab + nxt
         nxt += int(lab.max()) + 1
         penalty += pen
