@@ -224,7 +224,8 @@ def _unit_table(plan: Plan, probs, sols, reference) -> pd.DataFrame:
 
 def lower_bounds(homes: pd.DataFrame, graph: HomeGraph | None = None, *, policy: Policy | None = None,
                  barriers=None) -> pd.DataFrame:
-    """Per unit, without optimizing: lower and upper bound on the number of grids and the diagnoses."""
+    """Per unit, without optimizing: lower and upper bound on the number of grids and the structural
+    diagnoses (the exact search's proven minimum and proofs come only with :func:`partition`)."""
     from .bounds import diagnose, piece_bounds, unit_bounds
 
     policy = policy or load_policy()
