@@ -22,7 +22,7 @@ import numpy as np
 
 from .problem import UnitProblem
 
-MAX_HOMES = 60  # pieces up to this many homes are searched exhaustively
+MAX_HOMES = 120  # pieces up to this many homes are searched exhaustively (the budget bounds the time)
 BUDGET = 200_000  # connected sets enumerated and tried at most, per piece (about a second)
 
 
