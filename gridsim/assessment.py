@@ -2,13 +2,24 @@
 
 From ``assessment.start`` (2024-02) each grid worker is scored monthly: 100 minus deductions from the
 rubric assumptions (``assessment.rubric.*``): missed 五必访 and general visits (the miss chance grows when
-the workload passes capacity, :mod:`gridsim.visits`), late platform cases, missed training (三(三)),
-falsified records found by spot checks, and the rubric's other items (a gamma-distributed remainder).
+the worker's share of the due visits passes capacity, :mod:`gridsim.visits`), late platform cases, missed
+training (三(三)), and the rubric's other items (a gamma-distributed remainder rounded to the rubric's
+step ``assessment.score_step``, so scores move in half points and a score of exactly 60 happens).
 Each point costs ``assessment.deduction_pct_per_point`` percent of the month's base pay
-(:func:`gridsim.pay.pay_after_deduction`). A score below ``assessment.unqualified_below`` is unqualified;
-the 2nd unqualified month in a year brings a public criticism, the 3rd ends the service agreement and the
-grid is vacant (no pay) for ``assessment.vacancy_months_after_termination`` months, then a new worker
-starts clean. "A year" is the calendar year or a rolling 12 months (``assessment.year_window``).
+(:func:`gridsim.pay.pay_after_deduction`). A score "60分以下" is unqualified — 60 itself included by default
+(``assessment.unqualified_boundary``, 民法典 第一千二百五十九条); the 2nd unqualified month in a year
+brings a public criticism, the 3rd ends the service agreement and the grid is vacant (no pay) for
+``assessment.vacancy_months_after_termination`` months, then a new worker starts clean. "A year" is the
+calendar year or a rolling 12 months (``assessment.year_window``).
+
+Falsification is the 网格长's, as 三(六) says: with ``assessment.leader_concealment_rate`` a 网格长 reports a
+month without the worker's deductions; the 网格中心's spot checks (``assessment.spot_check_rate``) find it,
+and then the concealed points stand and the 网格长 is handled (``leader_findings``); unfound, the worker keeps
+the month's pay. The worker is never charged for the 网格长's falsification.
+
+Pay is counted from ``timing.new_rules_start`` (:func:`gridsim.pay.priced_months`): earlier months are
+assessed (escalation counts them) but not priced; performance pay accrues on the cases of priced months
+and is paid every ``pay.performance.period_months`` months (the quarter).
 
 Workers differ: each has a persistent effect (log-normal, mean 1, ``assessment.worker_effect_sd``) on his
 miss, falsification and other-deduction rates, redrawn when a new worker is hired.
@@ -16,9 +27,10 @@ miss, falsification and other-deduction rates, redrawn when a new worker is hire
 Vectorisation: arrays are ``replicates × grids`` and the months are stepped in order (escalation depends
 on the past). Replicates run in blocks of :data:`BLOCK` with one :class:`numpy.random.SeedSequence` child
 per block, so results depend only on the seed and the number of draws (and whole blocks of replicates are
-the same whatever the total). Parameters with a ``range`` are drawn uniformly once per replicate (integers
-for integer parameters), so the bands include parameter uncertainty; ``uncertain=False`` fixes them, and
-so does a scenario that sets a value.
+the same whatever the total). Empirical unknowns with a ``range`` (``kind: empirical``) are drawn once per
+replicate from a split-triangular distribution whose median is the stated value (rounded for integer
+parameters), so the bands include parameter uncertainty around the baseline; choices and readings are
+never drawn; ``uncertain=False`` fixes everything, and so does a scenario that sets a value.
 
 Public API
 ----------
@@ -38,7 +50,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import GridsimError
-from .pay import base_pay_month, basis_households, pay_after_deduction, performance_pay, training_sessions
+from .pay import (base_pay_month, basis_households, pay_after_deduction, performance_pay, priced_months,
+                  tallies_of, training_sessions)
 from .visits import miss_probability, overload_share, visit_workload
 
 BLOCK = 100
@@ -49,17 +62,23 @@ STREAM_BUDGET = 1
 
 ASSESSMENT_KEYS = (
     "cases.per_100_households_month", "cases.on_time_rate", "cases.mean_quality",
-    "pay.performance.yuan_per_case", "pay.performance.pool_yuan_quarter", "visits.capacity_per_worker_month", "assessment.miss_rate_base",
-    "assessment.other_points_mean", "assessment.worker_effect_sd", "assessment.vacancy_months_after_termination",
+    "pay.performance.yuan_per_case", "pay.performance.pool_yuan_quarter", "visits.capacity_per_worker_month",
+    "assessment.miss_rate_base", "assessment.other_points_mean", "assessment.worker_effect_sd",
+    "assessment.vacancy_months_after_termination", "assessment.leader_concealment_rate",
 )
-"""Parameters drawn per replicate by the assessment simulation (those with a ``range`` vary)."""
+"""Parameters taken per replicate by the assessment simulation (the empirical ones with a ``range`` vary)."""
 
-SCORE_BINS = 101  # whole points 0..100
+SCORE_BINS = 201  # half points 0, 0.5, ..., 100 (the rubric's finest step by default)
 
 
 def is_unqualified(score, policy):
-    """A monthly score below ``assessment.unqualified_below`` (60) is unqualified (三(六)): 59.9 is, 60 is not."""
-    return np.asarray(score) < float(policy["assessment.unqualified_below"])
+    """A monthly score "60分以下" is unqualified (三(六)). Whether 60 itself is — ``assessment.unqualified_boundary``:
+    ``inclusive`` (default; 以下 includes the number, 民法典 第一千二百五十九条) judges 60 unqualified and 60.5
+    not; ``exclusive`` judges only scores under 60."""
+    threshold = float(policy["assessment.unqualified_threshold"])
+    if policy["assessment.unqualified_boundary"] == "inclusive":
+        return np.asarray(score) <= threshold
+    return np.asarray(score) < threshold
 
 
 def horizon(policy, year: int | None = None, years: int = 1) -> pd.PeriodIndex:
@@ -81,21 +100,32 @@ def block_seeds(seed: int, stream: int, draws: int) -> list[tuple[np.random.Seed
     return out
 
 
+def split_triangular(low: float, mode: float, high: float, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Draws on ``[low, high]`` whose median and mode are ``mode``: with probability ½ from the triangle
+    rising from ``low`` to ``mode``, else from the triangle falling from ``mode`` to ``high``. Unlike one
+    triangular or PERT distribution over an off-centre interval, the median stays the stated value."""
+    u = rng.random(size)
+    left = u < 0.5
+    v = np.where(left, 2.0 * u, 2.0 * u - 1.0)  # uniform on [0, 1) within each half
+    below = mode - (mode - low) * (1.0 - np.sqrt(v))  # density rising to the mode: F(x) = ((x-low)/(mode-low))^2
+    above = mode + (high - mode) * (1.0 - np.sqrt(1.0 - v))  # density falling from the mode
+    return np.where(left, below, above)
+
+
 def draw_parameters(policy, keys, size: int, rng: np.random.Generator, *, uncertain: bool = True) -> dict[str, np.ndarray]:
-    """One value per replicate for each key: uniform over the parameter's ``range`` (whole numbers for
-    integer parameters) when ``uncertain``, else the policy value repeated. A value a scenario or override
-    changed from the baseline is taken as given (its baseline range no longer describes it). Keys are drawn
-    in order."""
+    """One value per replicate for each key. When ``uncertain``, an empirical unknown with a ``range``
+    (:attr:`~gridsim.policy.Parameter.drawn`) is drawn by :func:`split_triangular` around its value (rounded
+    for integer parameters, which keeps the median); everything else — choices, readings, rules, and a value
+    a scenario changed from the baseline (its baseline range no longer describes it) — is the policy value
+    repeated. Keys are drawn in order."""
     out = {}
     overridden = policy.overridden()
     for key in keys:
         p = policy.param(key)
-        if uncertain and p.range and key not in overridden:
+        if uncertain and p.drawn and key not in overridden:
             lo, hi = p.range
-            if isinstance(p.value, int) and not isinstance(p.value, bool):
-                out[key] = rng.integers(int(lo), int(hi) + 1, size=size)
-            else:
-                out[key] = rng.uniform(float(lo), float(hi), size=size)
+            x = split_triangular(float(lo), float(p.value), float(hi), size, rng)
+            out[key] = np.rint(x).astype(np.int64) if isinstance(p.value, int) and not isinstance(p.value, bool) else x
         else:
             out[key] = np.full(size, p.value)
     return out
@@ -179,7 +209,7 @@ class AssessmentResult:
       deductions and vacancies), ``expected_performance_pay_year``.
     - ``monthly``: per month ``mean_score``, ``share_unqualified``, ``expected_criticisms``,
       ``expected_terminations``, ``expected_vacant_grids``.
-    - ``score_distribution``: ``grid_id, score, share`` (whole-point bins, share of assessed worker-months).
+    - ``score_distribution``: ``grid_id, score, share`` (half-point bins, share of assessed worker-months).
     - ``replicates``: per replicate ``unqualified_months, criticisms, terminations, deduction_yuan``.
     - ``params``: the parameter values drawn per replicate.
     Arrays (``replicates × months × units``, yuan): ``base_paid``, ``performance_paid``, ``deducted``.
@@ -198,6 +228,18 @@ class AssessmentResult:
     cases_source: str = "simulated"
     seed: int = 0
     draws: int = 0
+    unqualified_share: float = 0.0  # unqualified / assessed worker-months, whole plan
+
+    def rates(self) -> dict[str, float]:
+        """The headline rates: share of assessed worker-months unqualified, chance per grid and year of a
+        public criticism and of a termination, and expected 网格长 findings per year (whole plan)."""
+        g = self.grids
+        return {
+            "unqualified": self.unqualified_share,
+            "criticism": float(g["p_criticism"].mean()),
+            "termination": float(g["p_termination"].mean()),
+            "leader_findings_year": float(g["expected_leader_findings_year"].sum()),
+        }
 
 
 class _Inputs:
@@ -209,7 +251,7 @@ class _Inputs:
         work = visit_workload(tallies, policy)
         self.key_due = work["key_visits_month"].to_numpy()
         self.gen_due = work["general_visits_month"].to_numpy()
-        self.due = work["visits_due_month"].to_numpy(float)
+        self.due = work["worker_visits_month"].to_numpy(float)
         self.case_households = tallies[policy["cases.basis"]].to_numpy(float)
         self.units = sorted(tallies["unit_id"].unique())
         unit_idx = pd.Index(self.units).get_indexer(tallies["unit_id"])
@@ -218,8 +260,9 @@ class _Inputs:
         start = pd.Period(policy["assessment.start"], freq="M")
         self.assessed = np.asarray(periods >= start)
         self.training = training_sessions(periods, policy)
-        self.quarter_end = np.asarray(periods.month % 3 == 0)
-        self.quarter_end[-1] = True
+        self.priced = priced_months(periods, policy)
+        self.period_end = np.asarray(periods.month % int(policy["pay.performance.period_months"]) == 0)
+        self.period_end[-1] = True
         self.year_end = np.asarray(periods.month == 12)
         self.year_end[-1] = True
         self.observed = observed
@@ -232,9 +275,10 @@ def _lognormal_effect(rng, sigma, shape):
 
 def _new_accumulators(G: int, M: int) -> dict[str, np.ndarray]:
     acc = {f"grid_{k}": np.zeros(G) for k in ("assessed", "unqualified", "points", "score", "deduction_yuan",
-                                               "base_paid", "perf_paid", "vacant", "crit_years", "term_years")}
+                                               "base_paid", "perf_paid", "vacant", "crit_years", "term_years",
+                                               "leader_findings")}
     acc.update({f"month_{k}": np.zeros(M) for k in ("assessed", "score", "unqualified", "criticisms",
-                                                     "terminations", "vacant")})
+                                                     "terminations", "vacant", "leader_findings")})
     acc["hist"] = np.zeros(G * SCORE_BINS)
     return acc
 
@@ -261,38 +305,43 @@ def _run_block(inp: _Inputs, policy, periods, seed_seq: np.random.SeedSequence, 
     max_visit = float(policy["assessment.rubric.max_visit_points"])
     pl, max_case = float(policy["assessment.rubric.points_per_late_case"]), float(policy["assessment.rubric.max_case_points"])
     pt, absence = float(policy["assessment.rubric.points_missed_training"]), float(policy["assessment.training_absence_rate"])
-    pf = float(policy["assessment.rubric.points_falsified_record"])
-    fals_rate, spot = float(policy["assessment.falsification_rate"]), float(policy["assessment.spot_check_rate"])
+    conceal_rate, spot = col["assessment.leader_concealment_rate"], float(policy["assessment.spot_check_rate"])
+    step = float(policy["assessment.score_step"])
     other_scale = col["assessment.other_points_mean"] / 2.0  # gamma shape 2
 
     state = WorkerState((B, G), policy)
     q_late, q_on, q_qs, q_months = (np.zeros((B, G)) for _ in range(4))
     crit_y, term_y = np.zeros((B, G), bool), np.zeros((B, G), bool)
     base_paid, perf_paid, deducted = out["base_paid"], out["performance_paid"], out["deducted"]
-    rep = {k: np.zeros(B) for k in ("unqualified_months", "criticisms", "terminations", "deduction_yuan")}
+    rep = {k: np.zeros(B) for k in ("unqualified_months", "criticisms", "terminations", "deduction_yuan",
+                                    "leader_findings")}
     base = np.broadcast_to(inp.base, (B, G))
     grid_offset = np.arange(G) * SCORE_BINS
 
     for t, period in enumerate(periods):
         active = state.start_month(period)
+        accrues = active & inp.priced[t]  # performance pay accrues on the cases of priced months in post
         if inp.observed is not None:
             on = inp.observed["on_time"][:, t]
             late = np.broadcast_to(inp.observed["n"][:, t] - on, (B, G))
-            q_on += np.where(active, on, 0.0)
-            q_qs += np.where(active, inp.observed["quality_sum"][:, t], 0.0)
+            q_on += np.where(accrues, on, 0.0)
+            q_qs += np.where(accrues, inp.observed["quality_sum"][:, t], 0.0)
         else:
             late = rng.poisson(lam_late).astype(float)
-        q_late += np.where(active, late, 0.0)
-        q_months += active
+        q_late += np.where(accrues, late, 0.0)
+        q_months += accrues
         if inp.assessed[t]:
             p = miss_probability(col["assessment.miss_rate_base"], overload, policy, worker)
             points = np.minimum(max_visit, rng.binomial(inp.key_due, p) * pk + rng.binomial(inp.gen_due, p) * pg)
             points += np.minimum(max_case, late * pl)
             if inp.training[t]:
                 points += rng.binomial(inp.training[t], absence, size=(B, G)) * pt
-            found = rng.random((B, G)) < np.minimum(1.0, fals_rate * worker) * spot  # falsified and checked
-            points += found * pf
-            points += rng.gamma(2.0, 1.0, size=(B, G)) * (worker * other_scale)
+            other = rng.gamma(2.0, 1.0, size=(B, G)) * (worker * other_scale)
+            points += np.round(other / step) * step  # the rubric deducts in steps (half points)
+            concealed = rng.random((B, G)) < conceal_rate  # the 网格长 reports the month without deductions
+            checked = rng.random((B, G)) < spot
+            findings = concealed & checked & (points > 0) & active
+            points = np.where(concealed & ~checked, 0.0, points)  # unfound: the worker is scored clean
             score = np.maximum(0.0, 100.0 - points)
             pay = pay_after_deduction(base, points, policy)
             unq = active & is_unqualified(score, policy)
@@ -301,31 +350,34 @@ def _run_block(inp: _Inputs, policy, periods, seed_seq: np.random.SeedSequence, 
                 worker[term] = _lognormal_effect(rng, sigma[np.nonzero(term)[0], 0], int(term.sum()))
             crit_y |= crit
             term_y |= term
-            bins = np.minimum(score, 100.0).astype(np.int64) + grid_offset
+            bins = np.floor(np.minimum(score, 100.0) * 2.0).astype(np.int64) + grid_offset
             acc["hist"] += np.bincount(bins[active], minlength=G * SCORE_BINS)
             am = active.astype(float)
             for name, values in (("assessed", am), ("unqualified", unq), ("points", points * am),
-                                 ("score", score * am), ("deduction_yuan", (base - pay) * am)):
+                                 ("score", score * am), ("deduction_yuan", (base - pay) * am * inp.priced[t])):
                 acc["grid_" + name] += values.sum(axis=0)
             acc["month_assessed"][t] += am.sum()
             acc["month_score"][t] += (score * am).sum()
             acc["month_unqualified"][t] += unq.sum()
             acc["month_criticisms"][t] += crit.sum()
             acc["month_terminations"][t] += term.sum()
+            acc["grid_leader_findings"] += findings.sum(axis=0)
+            acc["month_leader_findings"][t] += findings.sum()
+            rep["leader_findings"] += findings.sum(axis=1)
             rep["unqualified_months"] += unq.sum(axis=1)
             rep["criticisms"] += crit.sum(axis=1)
             rep["terminations"] += term.sum(axis=1)
         else:
             pay = base
-        paid = np.where(active, pay, 0.0)
-        cut = np.where(active, base - pay, 0.0)
+        paid = np.where(active, pay, 0.0) * inp.priced[t]
+        cut = np.where(active, base - pay, 0.0) * inp.priced[t]
         base_paid[:, t] = paid @ inp.onehot
         deducted[:, t] = cut @ inp.onehot
         rep["deduction_yuan"] += cut.sum(axis=1)
         acc["grid_base_paid"] += paid.sum(axis=0)
         acc["grid_vacant"] += (~active).sum(axis=0)
         acc["month_vacant"][t] += (~active).sum()
-        if inp.quarter_end[t]:
+        if inp.period_end[t]:
             if inp.observed is None:
                 q_on = rng.poisson(lam_on * q_months).astype(float)
                 q_qs = (q_on + q_late) * col["cases.mean_quality"]
@@ -341,12 +393,13 @@ def _run_block(inp: _Inputs, policy, periods, seed_seq: np.random.SeedSequence, 
     return {"replicates": rep, "params": pd.DataFrame(prm), "acc": acc}
 
 
-def simulate_assessment(tallies: pd.DataFrame, policy, draws: int = 2000, seed: int = 0, *,
+def simulate_assessment(plan, policy, draws: int = 2000, seed: int = 0, *,
                         cases: pd.DataFrame | None = None, year: int | None = None, years: int = 1,
                         uncertain: bool = True, workers: int | None = None) -> AssessmentResult:
     """Monte Carlo of a plan's monthly assessment and pay, ``draws`` replicate horizons of ``years`` years.
 
-    ``tallies`` come from :func:`gridsim.pay.grid_tallies`. ``cases`` (a cases register of the same map,
+    ``plan`` is a :class:`~gridsim.plan.Plan` (or its :meth:`~gridsim.plan.Plan.tallies`): the one source of
+    the grids' counts. ``cases`` (a cases register of the same map,
     e.g. ``read_cases()`` for today's map) makes case counts, lateness and quality the observed ones when it
     covers every simulated month; otherwise cases are simulated (Poisson at ``cases.per_100_households_month``
     on ``cases.basis`` households, lateness Binomial at ``1 - cases.on_time_rate``). Blocks of replicates
@@ -354,6 +407,7 @@ def simulate_assessment(tallies: pd.DataFrame, policy, draws: int = 2000, seed: 
     """
     from .pay import observed_cases
 
+    tallies = tallies_of(plan)
     periods = horizon(policy, year, years)
     observed = observed_cases(cases, tallies.index, periods) if cases is not None else None
     inp = _Inputs(tallies, policy, periods, observed)
@@ -377,11 +431,12 @@ def _result(tallies, policy, inp, periods, acc, blocks, arrays, seed, draws) -> 
     assessed = np.maximum(acc["grid_assessed"], 1.0)
     hist = acc["hist"].reshape(inp.G, SCORE_BINS)
     cum = np.cumsum(hist, axis=1) / np.maximum(hist.sum(axis=1, keepdims=True), 1.0)
-    score_p5 = np.where(hist.sum(axis=1) > 0, np.argmax(cum >= 0.05, axis=1).astype(float), np.nan)
+    score_p5 = np.where(hist.sum(axis=1) > 0, np.argmax(cum >= 0.05, axis=1) / 2.0, np.nan)
     grids = tallies.copy()
     grids["basis_households"] = basis_households(tallies, policy)
     grids["base_pay_month"] = inp.base
     grids["visits_due_month"] = work["visits_due_month"]
+    grids["worker_visits_month"] = work["worker_visits_month"]
     grids["visit_load_ratio"] = work["load_ratio"]
     grids["p_unqualified_month"] = acc["grid_unqualified"] / assessed
     grids["p_criticism"] = acc["grid_crit_years"] / (R * n_years)
@@ -393,6 +448,7 @@ def _result(tallies, policy, inp, periods, acc, blocks, arrays, seed, draws) -> 
     grids["expected_vacant_months_year"] = acc["grid_vacant"] / (R * n_years)
     grids["expected_base_pay_year"] = acc["grid_base_paid"] / (R * n_years)
     grids["expected_performance_pay_year"] = acc["grid_perf_paid"] / (R * n_years)
+    grids["expected_leader_findings_year"] = acc["grid_leader_findings"] / (R * n_years)
     ma = acc["month_assessed"]
     with np.errstate(invalid="ignore", divide="ignore"):
         monthly = pd.DataFrame({
@@ -403,13 +459,15 @@ def _result(tallies, policy, inp, periods, acc, blocks, arrays, seed, draws) -> 
             "expected_criticisms": acc["month_criticisms"] / R,
             "expected_terminations": acc["month_terminations"] / R,
             "expected_vacant_grids": acc["month_vacant"] / R,
+            "expected_leader_findings": acc["month_leader_findings"] / R,
         })
     shares = hist / np.maximum(hist.sum(axis=1, keepdims=True), 1.0)
     dist = pd.DataFrame({"grid_id": np.repeat(tallies.index.to_numpy(), SCORE_BINS),
-                         "score": np.tile(np.arange(SCORE_BINS), inp.G), "share": shares.ravel()})
+                         "score": np.tile(np.arange(SCORE_BINS) / 2.0, inp.G), "share": shares.ravel()})
     reps = pd.DataFrame({k: np.concatenate([b["replicates"][k] for b in blocks]) for k in blocks[0]["replicates"]})
     return AssessmentResult(
         grids=grids, monthly=monthly, score_distribution=dist[dist["share"] > 0].reset_index(drop=True),
         replicates=reps, params=pd.concat([b["params"] for b in blocks], ignore_index=True), periods=periods, units=inp.units,
         base_paid=arrays["base_paid"], performance_paid=arrays["performance_paid"], deducted=arrays["deducted"],
-        cases_source="observed" if inp.observed is not None else "simulated", seed=seed, draws=draws)
+        cases_source="observed" if inp.observed is not None else "simulated", seed=seed, draws=draws,
+        unqualified_share=float(acc["grid_unqualified"].sum() / max(1.0, acc["grid_assessed"].sum())))

@@ -2,27 +2,27 @@
 
 Four cost lines — base pay after deductions and vacancies, quarterly performance pay (both from
 :mod:`gridsim.assessment`), publicity rewards and training (:mod:`gridsim.pay`) — per replicate, month and
-village/community. Funders: the district pays ``funding.district_share`` of the pay lines (the plan's
-"区街两级专项配套资金", 三(一)3) and ``funding.district_share_publicity_training`` of publicity and
-training; the subdistrict pays the rest. Bands are percentiles over replicates of each total (the P95 of a
+village/community, from the months the new rules start (``timing.new_rules_start``). Funders: the district
+pays ``funding.district_share`` of the pay lines (the plan's "区街两级专项配套资金", 三(一)3) and
+``funding.district_share_publicity_training`` of publicity and training; the subdistrict pays the rest. The
+split is a policy choice, never drawn. Bands are percentiles over replicates of each total (the P95 of a
 sum, not the sum of P95s).
+
+The plan priced is a :class:`~gridsim.plan.Plan` — its tallies are the grids' counts, and its rule status is
+carried along: a plan that breaks a rule of 三(一) is priced, but the result says so (``violations``, a
+``rule_violations`` column per grid, a warning in ``warnings``).
 
 Public API
 ----------
 - :func:`simulate_budget` -> :class:`BudgetResult` with tidy frames ``bands`` (freq, period, dimension,
   item, label, p5 … p95, mean), ``summary`` (annual P5/P50/P95 per item), ``grids``; methods
   :meth:`BudgetResult.fan` (one dimension's bands, for fan charts) and :meth:`BudgetResult.replicate_totals`.
-- :func:`write_budget` — ``budget.xlsx`` and ``grids.csv``, ``summary.csv``, ``assessment.csv``, all or nothing.
+- the export to Excel and CSV is :func:`gridsim.workbook.write_budget`.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,8 +30,8 @@ import pandas as pd
 from . import __version__
 from .assessment import (STREAM_BUDGET, AssessmentResult, block_seeds, draw_parameters, horizon,
                          simulate_assessment)
-from .errors import GridsimError, PolicyError
-from .pay import grid_tallies, publicity_rewards, training_sessions
+from .errors import GridsimError, InputError, PolicyError, Problem
+from .pay import priced_months, publicity_rewards, tallies_of, training_sessions
 from .policy import load_baseline
 
 LINES = ("base_pay", "performance_pay", "publicity", "training")
@@ -41,8 +41,7 @@ FUNDER_LABELS = {"district": "区级资金 district", "subdistrict": "街道资�
 QUANTILES = (5, 20, 35, 50, 65, 80, 95)
 """Percentiles kept in the bands: the 5–95, 20–80 and 35–65 fan-chart bands and the median."""
 
-BUDGET_KEYS = ("publicity.adoption_rate", "training.cost_yuan_per_participant", "funding.district_share",
-               "funding.district_share_publicity_training")
+BUDGET_KEYS = ("publicity.adoption_rate", "training.cost_yuan_per_participant")
 PAY_LINES = ("base_pay", "performance_pay")
 
 
@@ -70,6 +69,8 @@ class BudgetResult:
     costs: np.ndarray = field(repr=False)
     district: np.ndarray = field(repr=False)
     meta: dict = field(default_factory=dict)
+    violations: pd.DataFrame = field(default_factory=pd.DataFrame)  # the plan's broken rules (三(一))
+    warnings: list[str] = field(default_factory=list)
 
     def fan(self, dimension: str = "line", freq: str = "month") -> pd.DataFrame:
         """The bands of one dimension and frequency, ready for a fan chart (x = period, one series per item)."""
@@ -96,67 +97,95 @@ class BudgetResult:
         return pd.concat(rows, ignore_index=True)
 
 
-def _is_todays_map(homes: pd.DataFrame, grid_ids) -> bool:
-    if grid_ids is None:
-        return True
-    grid_ids = getattr(grid_ids, "assignment", grid_ids)  # a gridsim.plan.Plan
-    if "current_grid_id" not in homes.columns:
+def _is_todays_map(plan) -> bool:
+    homes = getattr(plan, "homes", None)
+    if homes is None or "current_grid_id" not in homes.columns:
         return False
-    return bool((pd.Series(np.asarray(grid_ids, dtype=object), index=homes.index) == homes["current_grid_id"]).all())
+    return bool((plan.assignment == homes["current_grid_id"]).all())
 
 
-def simulate_budget(homes: pd.DataFrame, grid_ids: pd.Series | None = None, policy=None, draws: int = 2000,
-                    seed: int = 0, *, cases: pd.DataFrame | None = None, year: int | None = None, years: int = 1,
-                    uncertain: bool = True, workers: int | None = None,
+def violation_warning(violations: pd.DataFrame) -> str | None:
+    """One line naming the rules a priced plan breaks (None when it breaks none)."""
+    if violations.empty:
+        return None
+    counts = violations.groupby("rule").size()
+    rules = "；".join(f"{rule} {n} 处" for rule, n in counts.items())
+    return (f"注意：所计价的网格方案违反方案规则（三(一)）{len(violations)} 处：{rules}；经费按方案原样计算 "
+            f"(warning: the plan priced breaks {len(violations)} rule(s); priced as given)")
+
+
+def simulate_budget(plan, policy=None, draws: int = 2000, seed: int = 0, *, cases: pd.DataFrame | None = None,
+                    year: int | None = None, years: int = 1, uncertain: bool = True, workers: int | None = None,
                     unit_names: dict[str, str] | None = None) -> BudgetResult:
     """Simulate what a plan costs: ``draws`` replicates of ``years`` calendar years from ``year``.
 
-    ``grid_ids`` (aligned with ``homes``, e.g. from :func:`gridsim.registers.read_plan`, or a
-    :class:`gridsim.plan.Plan`) is the plan; ``None`` prices today's map. ``cases`` (e.g. ``read_cases()``) is used only when the plan is today's map: then the
-    observed case counts and quality drive performance pay and late-case deductions. Same inputs and seed
-    give the same result.
+    ``plan`` is a :class:`~gridsim.plan.Plan` (today's map is ``Plan.from_column(homes, graph)``); its
+    tallies are judged under ``policy`` (default: the plan's own policy). ``cases`` (e.g. ``read_cases()``)
+    is used only when the plan is today's map: then the observed case counts and quality drive performance
+    pay and late-case deductions. Same inputs and seed give the same result.
     """
-    policy = policy or load_baseline()
+    policy = policy or getattr(plan, "policy", None) or load_baseline()
     if tuple(policy["funding.sources"]) != tuple(FUNDER_LABELS):
         raise PolicyError(f"资金来源须为 (funding.sources must be) {list(FUNDER_LABELS)} (三(一)3), "
                           f"得到 got {list(policy['funding.sources'])}")
-    tallies = grid_tallies(homes, grid_ids)
-    todays = _is_todays_map(homes, grid_ids)
+    if hasattr(plan, "with_policy") and plan.policy is not policy:
+        plan = plan.with_policy(policy)
+    if hasattr(plan, "unassigned_homes") and plan.unassigned_homes():
+        missing = plan.unassigned_homes()
+        src = str(plan.homes.attrs.get("source", "homes"))
+        raise InputError(src, [Problem(src, None, "grid_id（网格编号）", hid, "住户没有分到网格 (home has no grid)")
+                               for hid, _ in missing[:50]], headline="网格方案无法计价 (plan cannot be priced)")
+    if hasattr(plan, "mixed_grids") and plan.mixed_grids():
+        src = str(plan.homes.attrs.get("source", "homes"))
+        raise InputError(src, [Problem(src, None, "grid_id（网格编号）", plan.grid_id_of_code(g),
+                                       f"网格跨越多个村（社）{plan.units_of_code(g)}，经费无法归属到村（社）"
+                                       f"(grid spans several units; its money has no unit)")
+                               for g in sorted(plan.mixed_grids())[:50]],
+                         headline="网格方案无法计价 (plan cannot be priced)")
+    tallies = tallies_of(plan)
+    violations = plan.violations_frame() if hasattr(plan, "violations_frame") else pd.DataFrame()
+    todays = _is_todays_map(plan)
     assessment = simulate_assessment(tallies, policy, draws, seed, cases=cases if todays else None, year=year,
                                      years=years, uncertain=uncertain, workers=workers)
     periods = horizon(policy, year, years)
+    priced = priced_months(periods, policy).astype(float)
     units = assessment.units
     grids_per_unit = tallies.groupby("unit_id").size().reindex(units).to_numpy(float)
-    sessions = training_sessions(periods, policy)
+    sessions = training_sessions(periods, policy) * priced
     per_grid = float(policy["training.participants_per_grid"])
     R, M, U = draws, len(periods), len(units)
     costs = np.zeros((R, M, U, len(LINES)))
     costs[..., 0] = assessment.base_paid
     costs[..., 1] = assessment.performance_paid
     district = np.zeros((R, M, U))
+    share_pay = float(policy["funding.district_share"])
+    share_other = float(policy["funding.district_share_publicity_training"])
     start = 0
     for ss, size in block_seeds(seed, STREAM_BUDGET, draws):
         rng = np.random.default_rng(ss)
         prm = draw_parameters(policy, BUDGET_KEYS, size, rng, uncertain=uncertain)
         sl = slice(start, start + size)
-        costs[sl, :, :, 2] = publicity_rewards(U, M, prm["publicity.adoption_rate"], policy, rng)
+        costs[sl, :, :, 2] = publicity_rewards(U, M, prm["publicity.adoption_rate"], policy, rng) * priced[None, :, None]
         costs[sl, :, :, 3] = (sessions[None, :, None] * grids_per_unit[None, None, :] * per_grid
                               * prm["training.cost_yuan_per_participant"][:, None, None])
-        share_pay = prm["funding.district_share"][:, None, None]
-        share_other = prm["funding.district_share_publicity_training"][:, None, None]
-        district[sl] = (share_pay * costs[sl, :, :, :2].sum(axis=3) + share_other * costs[sl, :, :, 2:].sum(axis=3))
+        district[sl] = share_pay * costs[sl, :, :, :2].sum(axis=3) + share_other * costs[sl, :, :, 2:].sum(axis=3)
         start += size
     names = {u: (unit_names or {}).get(u, u) for u in units}
     grids = assessment.grids.copy()
     grids.insert(1, "unit_name", grids["unit_id"].map(names))
+    grids["rule_violations"] = tallies["violations"].reindex(grids.index).fillna("") if "violations" in tallies else ""
+    warnings = [w for w in (violation_warning(violations),) if w]
+    first = periods[np.flatnonzero(priced)[0]] if priced.any() else None
     meta = {"scenario": policy.scenario.id, "scenario_title": policy.scenario.title, "seed": seed, "draws": draws,
             "version": __version__, "year": int(periods[0].year), "years": years, "grids": len(tallies),
-            "plan": "today" if todays else "plan", "cases_source": assessment.cases_source, "uncertain": uncertain}
+            "plan": "today" if todays else "plan", "cases_source": assessment.cases_source, "uncertain": uncertain,
+            "priced_from": str(first) if first is not None else "", "violations": len(violations)}
     bands = _bands(costs, district, periods, units, names)
     summary = bands[(bands["freq"] == "year") & (bands["dimension"] != "unit_line")]
     summary = summary.rename(columns={"period": "year"})[["year", "item", "label", "p5", "p50", "p95", "mean"]]
     return BudgetResult(bands=bands, summary=summary.reset_index(drop=True), grids=grids, assessment=assessment,
-                        periods=periods, units=units, unit_names=names, costs=costs, district=district, meta=meta)
+                        periods=periods, units=units, unit_names=names, costs=costs, district=district, meta=meta,
+                        violations=violations, warnings=warnings)
 
 
 def _by_freq(arr: np.ndarray, periods: pd.PeriodIndex, freq: str) -> tuple[np.ndarray, list[str]]:
@@ -198,133 +227,3 @@ def _bands(costs, district, periods, units, names) -> pd.DataFrame:
             })
             frames.append(frame)
     return pd.concat(frames, ignore_index=True)
-
-
-# ---------------------------------------------------------------- export
-
-GRID_COLUMNS = {  # csv name -> (Chinese header with unit, number format)
-    "grid_id": ("网格编号 grid", None), "unit_id": ("村社编号 unit", None), "unit_name": ("村社 unit name", None),
-    "unit_type": ("类型 type", None), "homes": ("住户数（处）homes", "int"), "households": ("户数（户）households", "int"),
-    "resident_households": ("常住户数（户）resident", "int"), "key_households": ("五必访户数（户）key", "int"),
-    "basis_households": ("计薪户数（户）pay basis", "int"), "base_pay_month": ("基础工资（元/月）base pay", "yuan"),
-    "visits_due_month": ("应走访（户次/月）visits due", "int"), "visit_load_ratio": ("走访负荷（应访/能力）load", "ratio"),
-    "expected_base_pay_year": ("期望实发基础工资（元/年）", "yuan"),
-    "expected_performance_pay_year": ("期望办件绩效（元/年）", "yuan"),
-    "expected_deduction_yuan_year": ("期望扣减（元/年）", "yuan"),
-    "expected_vacant_months_year": ("期望空缺（月/年）", "dec"),
-}
-ASSESSMENT_COLUMNS = {
-    "grid_id": ("网格编号 grid", None), "unit_id": ("村社编号 unit", None), "unit_name": ("村社 unit name", None),
-    "p_unqualified_month": ("月度不合格概率（每在岗月）", "pct"), "p_criticism": ("年度通报批评概率", "pct"),
-    "p_termination": ("年度终止协议概率", "pct"), "mean_score": ("平均月度得分（分）", "dec"),
-    "score_p5": ("月度得分P5（分）", "dec"), "expected_deduction_points_month": ("期望扣分（分/月）", "dec"),
-    "expected_deduction_yuan_year": ("期望扣减（元/年）", "yuan"),
-    "expected_vacant_months_year": ("期望空缺（月/年）", "dec"), "visit_load_ratio": ("走访负荷（应访/能力）", "ratio"),
-}
-MONTHLY_ASSESSMENT_COLUMNS = {
-    "period": ("月份 month", None), "mean_score": ("平均得分（分）", "dec"), "share_unqualified": ("不合格比例", "pct"),
-    "expected_criticisms": ("期望通报批评（人次）", "dec"), "expected_terminations": ("期望终止协议（人次）", "dec"),
-    "expected_vacant_grids": ("期望空缺网格（个）", "dec"),
-}
-
-
-def _band_columns(unit: str) -> dict:
-    cols = {"period": ("期间 period", None), "item": ("项目 item", None), "label": ("名称 label", None)}
-    cols.update({f"p{p}": (f"P{p}（{unit}）", "yuan") for p in QUANTILES})
-    cols["mean"] = (f"均值（{unit}）", "yuan")
-    return cols
-
-
-def _display_width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _shown(value, kind) -> str:
-    """Roughly the text Excel shows for a cell, to size the column."""
-    if kind and isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        return f"{value:,.2f}"
-    return "" if value is None else str(value)
-
-
-def _write_sheet(wb, name: str, df: pd.DataFrame, columns: dict, fmts: dict) -> None:
-    """One sheet: Chinese headers, numbers as numbers with formats, frozen header, widths fit for Chinese text."""
-    ws = wb.add_worksheet(name)
-    keys = [k for k in columns if k in df.columns]
-    for j, key in enumerate(keys):
-        header, kind = columns[key]
-        ws.write(0, j, header, fmts["header"])
-        values = df[key].tolist()
-        for i, v in enumerate(values, start=1):
-            if v is None or (isinstance(v, float) and np.isnan(v)):
-                ws.write_blank(i, j, None)
-            elif kind and isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
-                ws.write_number(i, j, float(v), fmts[kind])
-            else:
-                ws.write_string(i, j, str(v))
-        width = max([_display_width(header)] + [_display_width(_shown(v, kind)) for v in values[:500]])
-        ws.set_column(j, j, min(max(width + 2, 8), 60))
-    ws.freeze_panes(1, 0)
-
-
-def write_budget(result: BudgetResult, out_dir: str | Path, policy) -> list[Path]:
-    """Write ``budget.xlsx`` and the CSVs into ``out_dir``; all files appear together or none do.
-
-    Files are written into a temporary folder beside ``out_dir`` and moved in at the end.
-    """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise GridsimError(f"输出路径不是目录 (output path is not a directory): {out_dir}")
-    parent = out_dir.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".budget-", dir=parent))
-    try:
-        grids = result.grids.reset_index()
-        grids[list(GRID_COLUMNS)].round(4).to_csv(tmp / "grids.csv", index=False, encoding="utf-8")
-        result.summary[["item", "p5", "p50", "p95", "mean", "year", "label"]].round(2).to_csv(
-            tmp / "summary.csv", index=False, encoding="utf-8")
-        grids[list(ASSESSMENT_COLUMNS)].round(6).to_csv(tmp / "assessment.csv", index=False, encoding="utf-8")
-        _write_workbook(result, tmp / "budget.xlsx", policy, grids)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        written = []
-        for f in sorted(tmp.iterdir()):
-            os.replace(f, out_dir / f.name)
-            written.append(out_dir / f.name)
-        return written
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _write_workbook(result: BudgetResult, path: Path, policy, grids: pd.DataFrame) -> None:
-    import xlsxwriter
-
-    wb = xlsxwriter.Workbook(str(path))
-    fmts = {"header": wb.add_format({"bold": True, "text_wrap": True, "valign": "top", "bg_color": "#DDEBF7"}),
-            "yuan": wb.add_format({"num_format": "#,##0"}), "int": wb.add_format({"num_format": "0"}),
-            "dec": wb.add_format({"num_format": "0.00"}), "pct": wb.add_format({"num_format": "0.00%"}),
-            "ratio": wb.add_format({"num_format": "0.00"})}
-    b = result.bands
-    year = b[(b["freq"] == "year") & (b["dimension"] != "unit_line")]
-    _write_sheet(wb, "汇总", year, _band_columns("元/年"), fmts)
-    for name, freq, unit in (("月度", "month", "元/月"), ("季度", "quarter", "元/季度")):
-        sel = b[(b["freq"] == freq) & b["dimension"].isin(["total", "line", "funder"])]
-        _write_sheet(wb, name, sel, _band_columns(unit), fmts)
-    _write_sheet(wb, "村社月度", b[(b["freq"] == "month") & (b["dimension"] == "unit")], _band_columns("元/月"), fmts)
-    _write_sheet(wb, "村社分项", b[(b["freq"] == "year") & (b["dimension"] == "unit_line")], _band_columns("元/年"), fmts)
-    _write_sheet(wb, "网格", grids, GRID_COLUMNS, fmts)
-    _write_sheet(wb, "考核", grids, ASSESSMENT_COLUMNS, fmts)
-    _write_sheet(wb, "考核月度", result.assessment.monthly, MONTHLY_ASSESSMENT_COLUMNS, fmts)
-    table = policy.table()
-    m = result.meta
-    run = pd.DataFrame([
-        ("run.scenario", "情景 scenario", f"{m['scenario']}（{m['scenario_title']}）"),
-        ("run.seed", "随机种子 seed", str(m["seed"])), ("run.draws", "抽样次数 draws", str(m["draws"])),
-        ("run.version", "gridsim 版本 version", m["version"]),
-        ("run.horizon", "模拟期 horizon", f"{m['year']}年起 {m['years']} 年 (years)"),
-        ("run.plan", "网格方案 plan", "现网格 today's map" if m["plan"] == "today" else "给定方案 given plan"),
-        ("run.grids", "网格数 grids", str(m["grids"])),
-        ("run.cases", "办件来源 cases", "实际办件 observed" if m["cases_source"] == "observed" else "模拟 simulated"),
-        ("run.uncertain", "参数不确定性 parameter uncertainty", "是 yes" if m["uncertain"] else "否 no"),
-    ], columns=["参数 key", "名称 label", "取值 value"])
-    params = pd.concat([run, table], ignore_index=True)
-    _write_sheet(wb, "参数", params, {c: (c, None) for c in params.columns}, fmts)
-    wb.close()

@@ -2,17 +2,19 @@
 
 Every amount is read from the :class:`~gridsim.policy.Policy`; the functions are vectorised (they take
 scalars or numpy arrays) so the Monte Carlo in :mod:`gridsim.assessment` calls the very functions the
-rule tests check. Per-grid tallies come from any ``home -> grid`` assignment (a plan CSV, today's map, or a
-:class:`gridsim.plan.Plan`'s ``assignment``) by a pandas groupby.
+rule tests check. Per-grid tallies come from the :class:`gridsim.plan.Plan` (:meth:`~gridsim.plan.Plan.tallies`),
+the one source of grid tallies; nothing here regroups homes by grid id.
 
 Public API
 ----------
-- :func:`grid_tallies` — per grid: unit, type, homes, households, resident and key households.
+- :func:`tallies_of` — a Plan's per-grid tallies (or a tallies frame passed through).
+- :func:`priced_months` — which months of a horizon the plan's new pay applies to (``timing.new_rules_start``).
 - :func:`basis_households`, :func:`base_pay_month`, :func:`pay_after_deduction` — 三(一)3 and 三(六).
 - :func:`performance_pay` — the quarterly case-volume-and-quality pay (formula: assumption ``pay.performance.*``).
 - :func:`observed_cases` — per grid and month: cases, on-time cases and summed quality from a cases register.
 - :func:`publicity_rewards` — simulated adopted posts × reward per unit and month (三(七)).
-- :func:`training_sessions` — sessions per month of a horizon (三(三)).
+- :func:`training_sessions` — sessions per month of a horizon (三(三)), never fewer than the plan's minimum
+  per half year.
 """
 
 from __future__ import annotations
@@ -20,57 +22,36 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, Problem
+from .errors import GridsimError, InputError, Problem
 
-TALLY_COLUMNS = ("unit_id", "unit_type", "homes", "households", "resident_households", "key_households")
+TALLY_COLUMNS = ("unit_id", "unit_type", "homes", "households", "resident_households", "key_households",
+                 "counted_households")
 
 
-def grid_tallies(homes: pd.DataFrame, grid_ids: pd.Series | None = None, *, source: str | None = None) -> pd.DataFrame:
-    """Per-grid tallies of a plan, indexed by ``grid_id`` (sorted by unit, then grid).
+def tallies_of(plan) -> pd.DataFrame:
+    """Per-grid tallies indexed by ``grid_id``: a :class:`~gridsim.plan.Plan`'s :meth:`~gridsim.plan.Plan.tallies`,
+    or a frame that already is one (from a Plan, e.g. stored beside a report)."""
+    if hasattr(plan, "tallies"):
+        return plan.tallies()
+    if isinstance(plan, pd.DataFrame) and set(TALLY_COLUMNS) <= set(plan.columns):
+        return plan
+    raise GridsimError("需要网格方案 Plan 或其 tallies() 表 (expected a gridsim.plan.Plan or its tallies frame)")
 
-    ``grid_ids`` is a Series aligned with ``homes`` (as :func:`gridsim.registers.read_plan` returns it) or a
-    :class:`gridsim.plan.Plan` (its ``assignment``); ``None`` means today's map (``homes["current_grid_id"]``).
-    A home without a grid, or a grid that spans two villages/communities (三(一): grids are drawn inside one
-    unit), is an :class:`InputError`.
-    Household totals are conserved: the tallies sum to the register's totals.
-    """
-    source = source or str(homes.attrs.get("source", "homes"))
-    if grid_ids is None:
-        if "current_grid_id" not in homes.columns:
-            raise InputError(source, [Problem(source, None, "current_grid_id", None,
-                                              "登记册没有现网格列，请给出网格方案 (no current grids; pass a plan)")])
-        grid_ids = homes["current_grid_id"]
-    grid_ids = getattr(grid_ids, "assignment", grid_ids)
-    grid_ids = pd.Series(np.asarray(grid_ids, dtype=object), index=homes.index, name="grid_id")
-    problems = []
-    missing = grid_ids.isna() | grid_ids.map(lambda v: isinstance(v, str) and not v.strip())
-    for pos in np.flatnonzero(missing.to_numpy())[:50]:
-        problems.append(Problem(source, int(pos) + 1, "grid_id（网格编号）", homes["home_id"].iat[pos],
-                                "住户没有分到网格 (home has no grid)"))
-    frame = pd.DataFrame({"grid_id": grid_ids.astype("string"), "unit_id": homes["unit_id"].to_numpy(),
-                          "unit_type": homes["unit_type"].to_numpy(), "households": homes["households"].to_numpy(),
-                          "resident_households": homes["resident_households"].to_numpy(),
-                          "key_households": homes["key_households"].to_numpy()})
-    frame = frame[~missing.to_numpy()]
-    spans = frame.groupby("grid_id")["unit_id"].nunique()
-    for gid in spans.index[spans > 1]:
-        units = sorted(frame.loc[frame["grid_id"] == gid, "unit_id"].unique())
-        problems.append(Problem(source, None, "grid_id（网格编号）", gid,
-                                f"网格跨越多个村（社）{units}，违反三(一) (grid spans several units)"))
-    if problems:
-        raise InputError(source, problems, headline="网格方案无法计价 (plan cannot be priced)")
-    tallies = frame.groupby("grid_id").agg(
-        unit_id=("unit_id", "first"), unit_type=("unit_type", "first"), homes=("unit_id", "size"),
-        households=("households", "sum"), resident_households=("resident_households", "sum"),
-        key_households=("key_households", "sum"))
-    tallies.index = tallies.index.astype(str)
-    tallies = tallies.reset_index().sort_values(["unit_id", "grid_id"]).set_index("grid_id")
-    return tallies.astype({c: "int64" for c in TALLY_COLUMNS[2:]})[list(TALLY_COLUMNS)]
+
+def priced_months(periods: pd.PeriodIndex, policy) -> np.ndarray:
+    """Months priced at the plan's new pay and grids: from ``timing.new_rules_start`` on (a reading: the
+    plan's pay standard is in force from the month deductions start, 2024-02; months before it belong to
+    the arrangements the plan replaced and are not part of this plan's funding need)."""
+    start = pd.Period(policy["timing.new_rules_start"], freq="M")
+    return np.asarray(periods >= start)
 
 
 def basis_households(tallies: pd.DataFrame, policy) -> pd.Series:
-    """The households base pay is counted on (三(一)3; assumption ``pay.base.basis``)."""
-    return tallies[policy["pay.base.basis"]].rename("basis_households")
+    """The households base pay is counted on (三(一)3; assumption ``pay.base.basis``): the count the grid's
+    limits apply to (``grid_count``: planned households in a community, houses or registered households in a
+    village by ``grid.village.count_basis``) or the resident households."""
+    column = "counted_households" if policy["pay.base.basis"] == "grid_count" else "resident_households"
+    return tallies[column].rename("basis_households")
 
 
 def base_pay_month(households, policy):
@@ -154,22 +135,34 @@ def observed_cases(cases: pd.DataFrame, grid_index: pd.Index, periods: pd.Period
 def publicity_rewards(n_units: int, n_months: int, adoption_rate, policy, rng: np.random.Generator) -> np.ndarray:
     """Rewards for adopted publicity posts, yuan, shape ``(replicates, months, units)`` (三(七)).
 
-    Each village/community makes ``publicity.posts_per_unit_month`` posts a month; each is adopted with the
-    replicate's ``adoption_rate`` (assumption ``publicity.adoption_rate``) and earns
+    ``publicity.posts_per_month`` posts a month — made by each village/community, or for the whole
+    subdistrict (assumption ``publicity.posts_scope``; then the subdistrict's rewards are shown spread
+    evenly over the units) — each adopted with the replicate's ``adoption_rate`` and earning
     ``publicity.reward_yuan_per_adopted_post``.
     """
     p = np.asarray(adoption_rate, dtype=float).reshape(-1, 1, 1)
-    posts = int(policy["publicity.posts_per_unit_month"])
+    posts = int(policy["publicity.posts_per_month"])
+    reward = float(policy["publicity.reward_yuan_per_adopted_post"])
+    if policy["publicity.posts_scope"] == "subdistrict":
+        adopted = rng.binomial(posts, np.broadcast_to(p, (p.shape[0], n_months, 1)))
+        return np.broadcast_to(adopted * reward / n_units, (p.shape[0], n_months, n_units)).copy()
     adopted = rng.binomial(posts, np.broadcast_to(p, (p.shape[0], n_months, n_units)))
-    return adopted * float(policy["publicity.reward_yuan_per_adopted_post"])
+    return adopted * reward
 
 
 def training_sessions(periods: pd.PeriodIndex, policy) -> np.ndarray:
     """Training sessions held in each month (三(三)): ``training.sessions_per_year`` spread evenly over the
-    calendar year, each in the middle of its share of the year (2 a year -> April and October, one per half
-    year as the plan's minimum asks)."""
+    calendar year, each in the middle of its share of the year (2 a year -> April and October). A half year
+    that would get fewer than the plan's ``training.min_sessions_per_half_year`` is topped up to it (the
+    extra sessions in its middle month, April or October): the budget never prices less training than the
+    plan requires."""
     n = int(policy["training.sessions_per_year"])
-    counts = np.zeros(len(periods), dtype=int)
+    least = int(policy["training.min_sessions_per_half_year"])
+    per_month = np.zeros(12, dtype=int)
     for k in range(n):
-        counts += np.asarray(periods.month == int((k + 0.5) * 12 / n) + 1, dtype=int)
-    return counts
+        per_month[int((k + 0.5) * 12 / n)] += 1
+    for first, middle in ((0, 3), (6, 9)):
+        short = least - per_month[first:first + 6].sum()
+        if short > 0:
+            per_month[middle] += short
+    return per_month[np.asarray(periods.month) - 1]

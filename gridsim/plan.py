@@ -14,10 +14,12 @@ the spirit of GerryChain's ``Partition`` with ``Tally`` updaters). It holds
   fixes, without changing the plan; every rule is checked on the touched grids only (contiguity and
   the within-unit rule from those grids' own members), so a preview costs what those grids cost, not
   what the whole plan costs;
-* the rules (:data:`RULES`), small named functions over a plan, each citing its clause and reading its
-  limit from the :class:`~gridsim.policy.Policy`; :meth:`Plan.violations` reports them by rule name with
+* the rules (:data:`~gridsim.plan_rules.RULES`), small named functions over a plan, each citing its
+  clause; the household limits come from :mod:`gridsim.grid_rules` (one definition per unit type, built
+  from the plan's :class:`~gridsim.policy.Policy`); :meth:`Plan.violations` reports them by rule name with
   Chinese messages (English beside);
-* :meth:`Plan.summary` (one row per grid) and :meth:`Plan.to_frame` / :meth:`Plan.to_csv`
+* :meth:`Plan.tallies` / :meth:`Plan.summary` (one row per grid: the one source of grid tallies for the
+  budget, the assessment, the reports and the notebooks), and :meth:`Plan.to_frame` / :meth:`Plan.to_csv`
   (``home_id,grid_id``).
 
 Homes are addressed either by id (``str``) or by position (``int``, row of the homes frame); methods
@@ -44,39 +46,20 @@ from scipy.sparse.csgraph import connected_components
 
 from .errors import GridsimError
 from .graph import HomeGraph, separates
+from .grid_rules import TALLIES, CountLimit, UnitRules, count_limits, unit_rules
+from .plan_rules import RULES, UNASSIGNED, Violation
 from .policy import Policy, load_policy
 
-UNASSIGNED = -1
+__all__ = ["Plan", "RULES", "TALLIES", "Violation", "MoveRecord", "MovePreview", "SUMMARY_LABELS"]
 
 #: Chinese + English headers for :meth:`Plan.summary` columns (for CSV and report output)
 SUMMARY_LABELS = {
     "grid_id": "网格编号 grid_id", "unit_id": "村社编号 unit_id", "unit_type": "村社类型 unit_type",
-    "households": "户数（社区为规划户数）households", "resident_households": "常住户数 resident_households",
-    "key_households": "五必访户数 key_households", "homes": "住户（楼栋/房屋）数 homes",
+    "households": "登记户数（社区为规划户数）households", "resident_households": "常住户数 resident_households",
+    "key_households": "五必访户数 key_households", "homes": "住房（楼栋/房屋）数 homes",
+    "counted_households": "规则计数户数 counted (社区规划户；村按计户口径)",
     "ok": "是否合规 ok", "violations": "违反规则 violations",
 }
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One broken rule: which rule, where, the value found and the limit, and a bilingual message."""
-
-    rule: str
-    clause: str
-    grid_id: str | None
-    unit_id: str | None
-    value: object
-    limit: object
-    message: str
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A named rule: ``check(plan, grid_codes) -> list[Violation]`` over the given grids."""
-
-    name: str
-    label: str
-    check: Callable[["Plan", np.ndarray], list[Violation]]
 
 
 @dataclass(frozen=True)
@@ -100,95 +83,6 @@ class MovePreview:
     ok: bool  # True when the move breaks no rule that held before
 
 
-# --------------------------------------------------------------------------------------------- rules
-def _clause(plan: "Plan", key: str) -> str:
-    return plan.policy.param(key).clause
-
-
-def _count_rule(name: str, unit_type: str, tally: str, key: str, upper: bool, what: str, what_en: str) -> Rule:
-    """A ceiling (``upper``) or floor on one tally for grids of one unit type, limit from ``key``."""
-
-    def check(plan: "Plan", grids: np.ndarray) -> list[Violation]:
-        limit = plan.policy[key]
-        clause = _clause(plan, key)
-        values = plan._tally[tally][grids]
-        typed = plan._grid_type[grids] == unit_type
-        bad = typed & ((values > limit) if upper else (values < limit))
-        out = []
-        for g, v in zip(grids[bad], values[bad]):
-            gid, uid = plan._ids[g], plan.graph.units[plan._unit[g]]
-            word = "超过上限" if upper else "低于下限"
-            eng = "exceeds the ceiling" if upper else "is below the floor"
-            out.append(Violation(name, clause, gid, uid, int(v), limit,
-                                 f"网格 {gid}（{uid}）{what} {int(v)} 户，{word} {limit} 户（{clause}）"
-                                 f"({what_en} {int(v)} {eng} {limit})"))
-        return out
-
-    return Rule(name, what + ("上限" if upper else "下限"), check)
-
-
-def _within_unit(plan: "Plan", grids: np.ndarray) -> list[Violation]:
-    """三(一): grids are redrawn by each 村（社）, so a grid lies inside one unit."""
-    if not plan.policy["grid.within_unit"]:
-        return []
-    clause = _clause(plan, "grid.within_unit")
-    out = []
-    mixed = plan._mixed_grids(grids)
-    for g in grids:
-        if g in mixed:
-            units = sorted(plan.graph.units[np.unique(plan.graph.unit_codes[plan.members(g)])])
-            gid = plan._ids[g]
-            out.append(Violation("within_unit", clause, gid, ",".join(units), len(units), 1,
-                                 f"网格 {gid} 跨越 {len(units)} 个村社 {units}（{clause}）(grid spans several units)"))
-    return out
-
-
-def _contiguous(plan: "Plan", grids: np.ndarray) -> list[Violation]:
-    """三(一) “区域” integration, read as a grid being one connected piece under the adjacency graph.
-
-    The plan does not say "contiguous" in so many words, so this is the documented assumption
-    ``grid.contiguous`` (assumptions.yaml); a scenario may switch the check off.
-    """
-    if not plan.policy["grid.contiguous"]:
-        return []
-    clause = _clause(plan, "grid.contiguous")
-    out = []
-    pieces = plan._pieces(grids)
-    for g in grids:
-        k = pieces[g]
-        if k > 1:
-            gid, uid = plan._ids[g], plan.graph.units[plan._unit[g]]
-            out.append(Violation("contiguous", clause, gid, uid, int(k), 1,
-                                 f"网格 {gid}（{uid}）不连片，分成 {k} 块（{clause}）"
-                                 f"(grid is not contiguous: {k} pieces)"))
-    return out
-
-
-def _each_home_once(plan: "Plan", grids: np.ndarray) -> list[Violation]:
-    """三(一)2 以房定户: every home belongs to exactly one grid (a home is never split)."""
-    clause = _clause(plan, "grid.home_indivisible")
-    missing = np.flatnonzero(plan._g == UNASSIGNED)
-    return [Violation("each_home_once", clause, None, plan.graph.units[plan.graph.unit_codes[p]],
-                      plan.graph.home_ids[p], 1,
-                      f"住户 {plan.graph.home_ids[p]} 未分入任何网格（{clause} 以房定户）(home is not in any grid)")
-            for p in missing]
-
-
-#: The rules, by name. Each reads its limit and clause from the plan's Policy.
-RULES: dict[str, Rule] = {r.name: r for r in (
-    _count_rule("community_max_planned", "community", "households", "grid.community.max_planned_households",
-                True, "规划住户", "planned households"),
-    _count_rule("community_min_resident", "community", "resident_households",
-                "grid.community.min_resident_households", False, "常住户", "resident households"),
-    _count_rule("village_min_households", "village", "households", "grid.village.min_households", False, "户数", "households"),
-    _count_rule("village_max_households", "village", "households", "grid.village.max_households", True, "户数", "households"),
-    Rule("within_unit", "网格不跨村（社）", _within_unit),
-    Rule("contiguous", "网格连片", _contiguous),
-    Rule("each_home_once", "每户只属一个网格", _each_home_once),
-)}
-
-TALLIES = ("households", "resident_households", "key_households", "homes")
-
 #: up to this many grids, the contiguity and within-unit rules are checked from the grids' own members
 #: (a move preview touches two or three); more, by one vectorized pass over the whole plan
 LOCAL_CHECK_GRIDS = 16
@@ -211,7 +105,7 @@ class Plan:
             raise GridsimError(f"方案长度 {len(assignment)} 与住户数 {len(homes)} 不一致 (plan length mismatch)")
         self.homes = homes
         self.graph = graph
-        self.policy = policy if policy is not None else load_policy()
+        self._set_policy(policy if policy is not None else load_policy())
         self._pos = {h: i for i, h in enumerate(graph.home_ids)}
         self._w = {"households": homes["households"].to_numpy(np.int64),
                    "resident_households": homes["resident_households"].to_numpy(np.int64),
@@ -242,6 +136,24 @@ class Plan:
         from .registers import read_plan
 
         return cls(homes, graph, read_plan(path, homes).to_numpy(dtype=object), policy)
+
+    def _set_policy(self, policy: Policy) -> None:
+        self.policy = policy
+        self._unit_rules = {ut: unit_rules(policy, ut) for ut in ("community", "village")}
+        self._limits = {lim.rule: lim for lim in count_limits(policy)}
+
+    def with_policy(self, policy: Policy) -> "Plan":
+        """The same assignment judged and counted under another policy (this plan is unchanged)."""
+        new = self.copy()
+        new._set_policy(policy)
+        return new
+
+    def unit_rules(self, unit_type: str) -> UnitRules:
+        """The ceiling and floor for grids of one unit type (:mod:`gridsim.grid_rules`)."""
+        return self._unit_rules[unit_type]
+
+    def count_limit(self, rule: str) -> CountLimit:
+        return self._limits[rule]
 
     def copy(self) -> "Plan":
         new = object.__new__(Plan)
@@ -293,17 +205,10 @@ class Plan:
                 out[k] = int(h)
         return out
 
-    def grid_code(self, grid_id: str) -> int:
-        return self._code[grid_id]
-
     def grid_of(self, home) -> str | None:
         """Grid id of one home (id or position); None if unassigned."""
         g = self._g[self.positions(home)[0]]
         return None if g == UNASSIGNED else self._ids[g]
-
-    @property
-    def n_homes(self) -> int:
-        return self.graph.n
 
     @property
     def grid_ids(self) -> list[str]:
@@ -336,10 +241,13 @@ class Plan:
         return np.flatnonzero(self._g == g)
 
     def tally(self, grid_id: str) -> dict:
-        """Counts of one grid: households, resident_households, key_households, homes, unit_id."""
+        """Counts of one grid: households, resident_households, key_households, homes, unit_id, and
+        ``counted_households`` (the count its limits apply to, :mod:`gridsim.grid_rules`)."""
         g = self._code[grid_id]
         out = {t: int(v[g]) for t, v in self._tally.items()}
         out["unit_id"] = self.graph.units[self._unit[g]] if self._unit[g] >= 0 else None
+        ut = self._grid_type[g]
+        out["counted_households"] = out[self._unit_rules[ut].count_tally] if ut in self._unit_rules else out["households"]
         return out
 
     @property
@@ -451,8 +359,33 @@ class Plan:
         return pd.DataFrame({t: [int(self._tally[t][g]) for g in codes] for t in TALLIES},
                             index=pd.Index([self._ids[g] for g in codes], name="grid_id"))
 
-    # ---- rules
-    def _mixed_grids(self, grids: np.ndarray | None = None) -> set:
+    # ---- what the rules read (grid codes are the plan's internal numbering of grid ids)
+    def tally_array(self, tally: str) -> np.ndarray:
+        """One tally per grid code (read-only view)."""
+        out = self._tally[tally][:len(self._ids)]
+        out.flags.writeable = False
+        return out
+
+    def grid_types(self, codes: np.ndarray) -> np.ndarray:
+        return self._grid_type[codes]
+
+    def grid_id_of_code(self, code: int) -> str:
+        return self._ids[int(code)]
+
+    def unit_of_code(self, code: int) -> str | None:
+        u = self._unit[int(code)]
+        return None if u < 0 else str(self.graph.units[u])
+
+    def units_of_code(self, code: int) -> list[str]:
+        """Every unit with a home in the grid, sorted."""
+        return sorted(str(u) for u in self.graph.units[np.unique(self.graph.unit_codes[self.members(int(code))])])
+
+    def unassigned_homes(self) -> list[tuple[str, str]]:
+        """``(home_id, unit_id)`` of every home in no grid."""
+        return [(self.graph.home_ids[p], self.graph.units[self.graph.unit_codes[p]])
+                for p in np.flatnonzero(self._g == UNASSIGNED)]
+
+    def mixed_grids(self, grids: np.ndarray | None = None) -> set:
         """Codes of the grids (among ``grids``; all if None) whose homes lie in more than one unit.
 
         A few grids (a move preview) are checked from their own members, so the cost follows the
@@ -467,9 +400,9 @@ class Plan:
 
     def pieces(self) -> dict[str, int]:
         """Number of connected pieces of each non-empty grid under the adjacency graph (1 = contiguous)."""
-        return {self._ids[g]: k for g, k in self._pieces().items()}
+        return {self._ids[g]: k for g, k in self.piece_counts().items()}
 
-    def _pieces(self, grids: np.ndarray | None = None) -> dict[int, int]:
+    def piece_counts(self, grids: np.ndarray | None = None) -> dict[int, int]:
         """Connected pieces per grid code (of ``grids``; every live grid if None). A few grids (a move
         preview) are searched from their own members; many at once, by one pass over all edges."""
         if grids is not None and len(grids) <= LOCAL_CHECK_GRIDS:
@@ -533,21 +466,33 @@ class Plan:
 
     # ---- reporting
     def summary(self) -> pd.DataFrame:
-        """One row per non-empty grid: unit, counts, rule status (``ok`` and the broken rule names)."""
+        """One row per non-empty grid, sorted by unit and grid: unit, counts, ``counted_households`` (the
+        count the grid's limits apply to: planned households in a community, the village count basis in a
+        village, :mod:`gridsim.grid_rules`), rule status (``ok`` and the broken rule names)."""
         live = self._live()
         by_grid: dict[str, list[str]] = {}
         for v in self.violations([r for r in RULES if r != "each_home_once"]):
             by_grid.setdefault(v.grid_id, []).append(v.rule)
         ids = [self._ids[g] for g in live]
+        types = self._grid_type[live]
+        counted = np.zeros(len(live), dtype=np.int64)
+        for ut, rules in self._unit_rules.items():
+            sel = types == ut
+            counted[sel] = self._tally[rules.count_tally][live[sel]]
         df = pd.DataFrame({
             "grid_id": ids,
             "unit_id": self.graph.units[self._unit[live]],
-            "unit_type": self._grid_type[live],
+            "unit_type": types,
             **{t: self._tally[t][live] for t in TALLIES},
+            "counted_households": counted,
         })
         df["violations"] = [";".join(by_grid.get(g, [])) for g in ids]
         df["ok"] = df["violations"].eq("")
         return df.sort_values(["unit_id", "grid_id"], kind="stable").reset_index(drop=True)
+
+    def tallies(self) -> pd.DataFrame:
+        """:meth:`summary` indexed by ``grid_id``: what the budget, the assessment and the notebooks take."""
+        return self.summary().set_index("grid_id")
 
     def to_frame(self) -> pd.DataFrame:
         """``home_id,grid_id`` for every home, in register order."""
@@ -563,29 +508,39 @@ class Plan:
         return path
 
     # ---- measures used by the optimizer and reports
-    def cut_edges(self, weighted: bool = False) -> float:
-        """Edges whose two homes lie in different grids (their count, or total cutting weight)."""
+    def _unit_mask(self, unit_id: str | None) -> np.ndarray:
+        if unit_id is None:
+            return np.ones(self.graph.n, dtype=bool)
+        return self.graph.unit_codes == int(np.flatnonzero(self.graph.units == unit_id)[0])
+
+    def cut_edges(self, weighted: bool = False, unit_id: str | None = None) -> float:
+        """Edges whose two homes lie in different grids (their count, or total cutting weight), in the
+        whole plan or in one unit."""
         e = self.graph.edges
         cut = self._g[e[:, 0]] != self._g[e[:, 1]]
+        if unit_id is not None:
+            cut &= self._unit_mask(unit_id)[e[:, 0]]
         return float(self.graph.weight[cut].sum()) if weighted else int(cut.sum())
 
-    def split_groups(self) -> int:
+    def split_groups(self, unit_id: str | None = None) -> int:
         """村民组/小区 split across grids: Σ over groups of (number of grids holding it − 1)."""
         if "group_id" not in self.homes.columns:
             return 0
-        df = pd.DataFrame({"group": self.homes["group_id"].to_numpy(), "grid": self._g})
+        sel = self._unit_mask(unit_id)
+        df = pd.DataFrame({"group": self.homes["group_id"].to_numpy()[sel], "grid": self._g[sel]})
         df = df[df["group"].notna()]
         return int((df.groupby("group")["grid"].nunique() - 1).sum())
 
-    def moved_households(self, reference: Sequence) -> int:
-        """Households that leave the grid their old grid mostly went to.
+    def moved_households(self, reference: Sequence, unit_id: str | None = None) -> int:
+        """Households that leave the grid their old grid mostly went to (in the plan or one unit).
 
-        ``reference`` is an earlier assignment (e.g. ``homes["current_grid_id"]``). For each old grid,
-        the new grid holding most of its households keeps them; the rest count as moved. Merging whole
-        old grids therefore moves nobody; splitting one moves the smaller parts.
+        ``reference`` is an earlier assignment aligned with the homes (e.g. ``homes["current_grid_id"]``).
+        For each old grid, the new grid holding most of its households keeps them; the rest count as
+        moved. Merging whole old grids therefore moves nobody; splitting one moves the smaller parts.
         """
-        df = pd.DataFrame({"old": np.asarray(reference, dtype=object), "new": self._g,
-                           "hh": self._w["households"]})
+        sel = self._unit_mask(unit_id)
+        df = pd.DataFrame({"old": np.asarray(reference, dtype=object)[sel], "new": self._g[sel],
+                           "hh": self._w["households"][sel]})
         df = df[df["old"].notna()]
         over = df.groupby(["old", "new"])["hh"].sum()
         return int(over.groupby(level=0).sum().sum() - over.groupby(level=0).max().sum())

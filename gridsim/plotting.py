@@ -106,63 +106,50 @@ def totals_by_type(homes: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def grid_tallies(homes: pd.DataFrame, grid: pd.Series | str = "current_grid_id") -> pd.DataFrame:
-    """Households per grid for an assignment (a column name of ``homes`` or a Series aligned with it)."""
-    key = homes[grid] if isinstance(grid, str) else grid.reindex(homes.index)
-    return homes.assign(grid_id=key.values).groupby("grid_id").agg(
-        unit_id=("unit_id", "first"), unit_type=("unit_type", "first"), homes=("home_id", "size"),
-        households=("households", "sum"), resident_households=("resident_households", "sum"),
-        key_households=("key_households", "sum"),
-    )
-
-
 # ---------------------------------------------------------------------------------------------------
 # Figures
 
 
-def household_distributions(homes: pd.DataFrame, grid: pd.Series | str = "current_grid_id",
-                            limits: dict[str, dict[str, int]] | None = None) -> plt.Figure:
-    """Histograms of households per home and per grid, communities and villages apart.
-
-    ``limits`` (``{"community": policy.grid_limits("community"), "village": ...}``) draws the plan's
-    household limits as vertical lines on the per-grid panels.
-    """
+def household_distributions(plan) -> plt.Figure:
+    """Histograms of households per home and per grid of a :class:`~gridsim.plan.Plan`, communities and
+    villages apart, with the plan's limits (:mod:`gridsim.grid_rules`) as vertical lines on the per-grid
+    panels: each limit is drawn on the count it applies to (a village's count basis may be houses)."""
     use_chinese_font()
-    tallies = grid_tallies(homes, grid)
+    homes = plan.homes
+    tallies = plan.summary()
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True)
     for col, utype in enumerate(("community", "village")):
         colour = UNIT_TYPE_COLOURS[utype]
         per_home = homes.loc[homes["unit_type"] == utype, "households"]
         ax = axes[0, col]
-        ax.hist(per_home, bins=np.arange(0.5, per_home.max() + 1.5, max(1, int(per_home.max() // 40) or 1)), color=colour)
+        if len(per_home):
+            ax.hist(per_home, bins=np.arange(0.5, per_home.max() + 1.5, max(1, int(per_home.max() // 40) or 1)),
+                    color=colour)
+            if per_home.max() > 20:
+                ax.set_yscale("log")
         ax.set_title(f"{UNIT_TYPE_ZH[utype]}：每处住房（楼栋/院落）的户数")
         ax.set_xlabel("户数 (households per home)")
         ax.set_ylabel("住房数 (homes)")
-        if per_home.max() > 20:
-            ax.set_yscale("log")
+        rules = plan.unit_rules(utype)
         t = tallies[tallies["unit_type"] == utype]
         ax = axes[1, col]
-        columns = ["households", "resident_households"] if utype == "community" else ["households"]
-        labels = {"households": "规划户数 planned" if utype == "community" else "户数 households",
-                  "resident_households": "常住户数 resident"}
-        hi = max(int(t[columns].to_numpy().max()) if len(t) else 1, 1)
+        columns = list(dict.fromkeys([rules.ceiling.tally, rules.floor.tally, "households"]))
+        words = {lim.tally: f"{lim.what_zh} {lim.what_en}" for lim in rules.limits}
+        words.setdefault("households", "登记户数 registered households")
+        values = [int(t[c].max()) for c in columns if len(t)] + [lim.value for lim in rules.limits]
+        hi = max(values + [1])
         bins = np.linspace(0, hi * 1.05 + 1, 25)
-        for c, alpha in zip(columns, (0.8, 0.5)):
-            ax.hist(t[c], bins=bins, alpha=alpha, label=labels[c], color=colour if c == "households" else "#DD8452")
-        if limits and utype in limits:
-            ax.set_xlim(0, max(hi, *limits[utype].values()) * 1.15)
-            for name, value in limits[utype].items():
-                ax.axvline(value, color="black", ls="--", lw=1)
-                ax.text(value, ax.get_ylim()[1] * 0.95, f" {_LIMIT_ZH.get(name, name)} {value}", fontsize=8, va="top")
+        for c, alpha, colr in zip(columns, (0.8, 0.5, 0.35), (colour, "#DD8452", "#8C8C8C")):
+            ax.hist(t[c], bins=bins, alpha=alpha, label=words[c], color=colr)
+        ax.set_xlim(0, hi * 1.15)
+        for lim in rules.limits:
+            ax.axvline(lim.value, color="black", ls="--", lw=1)
+            ax.text(lim.value, ax.get_ylim()[1] * 0.95, f" {lim.label}", fontsize=8, va="top")
         ax.set_title(f"{UNIT_TYPE_ZH[utype]}：每个网格的户数（{len(t)} 个网格）")
         ax.set_xlabel("户数 (households per grid)")
         ax.set_ylabel("网格数 (grids)")
         ax.legend(fontsize=8, loc="upper right")
     return fig
-
-
-_LIMIT_ZH = {"max_planned": "规划户上限", "min_resident": "常住户下限",
-             "min_households": "户数下限", "max_households": "户数上限"}
 
 
 def bar_by_unit(table: pd.DataFrame, value: str, label: str, *, title: str, colour_by: str | None = None,

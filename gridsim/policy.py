@@ -2,10 +2,15 @@
 
 In the style of OpenFisca / PolicyEngine parameters: ``data/policy/rules.yaml`` holds one entry per
 quantitative rule of the plan (value, unit, effective date, clause, quoted text) and
-``data/policy/assumptions.yaml`` the values the plan leaves open (each with its reason). A scenario
+``data/policy/assumptions.yaml`` the values the plan leaves open and the readings of its words that admit
+more than one meaning (each with its reason and its ``kind``: reading, choice or empirical). A scenario
 (``data/scenarios/<id>.yaml``) is a set of overrides applied to the frozen baseline, producing a new
-:class:`Policy`; the baseline is never edited in place. Unknown keys, wrong types and values outside a
-parameter's options are :class:`~gridsim.errors.PolicyError` naming the file and key.
+:class:`Policy`; the baseline is never edited in place. Unknown keys, wrong types, values outside a
+parameter's options or valid interval, and overrides that break a cross-parameter constraint (a floor
+above its ceiling) are :class:`~gridsim.errors.PolicyError` naming the file and key.
+
+``principles`` in rules.yaml are rules the model enforces by construction (a home is never split): they
+carry a clause and a quote for the rules that cite them, but no value to switch.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+import numpy as np
 import yaml
 
 from .errors import PolicyError
@@ -42,6 +48,24 @@ class Parameter:
     reason: str | None = None
     options: tuple | None = None
     range: tuple | None = None
+    kind: str = "rule"  # rule | reading | choice | empirical (see assumptions.yaml)
+    valid: tuple | None = None  # closed interval the value must lie in
+
+    @property
+    def drawn(self) -> bool:
+        """Is this an empirical unknown the Monte Carlo draws around its value?"""
+        return self.kind == "empirical" and self.range is not None
+
+
+@dataclass(frozen=True)
+class Principle:
+    """A rule the model enforces by construction; cited, not switched."""
+
+    key: str
+    label: str
+    clause: str
+    quote: str
+    how: str
 
 
 @dataclass(frozen=True)
@@ -63,7 +87,7 @@ class ServiceItem:
     code: str
     category: str
     item: str
-    department: str
+    department: str | None  # None where the plan leaves the column blank (item 9)
 
 
 def _plain(value: Any) -> Any:
@@ -89,6 +113,14 @@ def _read_yaml(path: Path) -> dict:
 
 
 _REQUIRED = ("label", "value", "unit", "effective", "clause")
+KINDS = ("reading", "choice", "empirical")
+
+#: (lower key, upper key): the first may not exceed the second (a floor above its ceiling admits no grid)
+CONSTRAINTS = (
+    ("grid.village.min_households", "grid.village.max_households"),
+    ("grid.community.min_resident_households", "grid.community.max_planned_households"),
+    ("assessment.criticism_unqualified_months", "assessment.termination_unqualified_months"),
+)
 
 
 def _parse_parameters(path: Path, assumption: bool) -> dict[str, Parameter]:
@@ -104,6 +136,9 @@ def _parse_parameters(path: Path, assumption: bool) -> dict[str, Parameter]:
             raise PolicyError(f"{path}: 假设 {key} 必须写明理由 (an assumption needs a 'reason')")
         if not assumption and not entry.get("quote"):
             raise PolicyError(f"{path}: 规则 {key} 必须引用原文 (a rule needs a 'quote')")
+        kind = entry.get("kind", "rule" if not assumption else None)
+        if assumption and kind not in KINDS:
+            raise PolicyError(f"{path}: 假设 {key} 的 kind 须为 (kind must be one of) {list(KINDS)}, 得到 got {kind!r}")
         out[key] = Parameter(
             key=key,
             label=entry["label"],
@@ -116,7 +151,17 @@ def _parse_parameters(path: Path, assumption: bool) -> dict[str, Parameter]:
             reason=entry.get("reason"),
             options=tuple(entry["options"]) if "options" in entry else None,
             range=tuple(entry["range"]) if "range" in entry else None,
+            kind=kind,
+            valid=tuple(entry["valid"]) if "valid" in entry else None,
         )
+        param = out[key]
+        _check_value(param, param.value, str(path))
+        if param.range is not None:
+            lo, hi = param.range
+            if not (lo <= param.value <= hi):
+                raise PolicyError(f"{path}: 参数 {key} 的取值 {param.value} 不在其区间 (value outside its range) {list(param.range)}")
+            for end in param.range:
+                _check_value(param, end, f"{path} range")
     return out
 
 
@@ -143,9 +188,22 @@ def _check_value(param: Parameter, value: Any, source: str) -> Any:
             raise PolicyError(f"{where} 应为列表 (expected list), 得到 got {value!r}")
     if param.options is not None and value not in param.options:
         raise PolicyError(f"{where} 只能取 (must be one of) {list(param.options)}, 得到 got {value!r}")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-        raise PolicyError(f"{where} 不能为负 (must not be negative), 得到 got {value!r}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not np.isfinite(value):
+            raise PolicyError(f"{where} 须为有限数值 (must be finite), 得到 got {value!r}")
+        if value < 0:
+            raise PolicyError(f"{where} 不能为负 (must not be negative), 得到 got {value!r}")
+        if param.valid is not None and not (param.valid[0] <= value <= param.valid[1]):
+            raise PolicyError(f"{where} 须在 (must lie in) [{param.valid[0]}, {param.valid[1]}] 之间, 得到 got {value!r}")
     return value
+
+
+def _check_constraints(params: Mapping[str, Parameter], source: str) -> None:
+    for lo_key, hi_key in CONSTRAINTS:
+        lo, hi = params[lo_key], params[hi_key]
+        if lo.value > hi.value:
+            raise PolicyError(f"{source}: {lo_key}（{lo.label}）= {lo.value} 大于 {hi_key}（{hi.label}）= {hi.value}，"
+                              f"下限不能高于上限 (a floor may not exceed its ceiling)")
 
 
 class Policy:
@@ -160,8 +218,10 @@ class Policy:
         scenario: Scenario,
         service_items: tuple[ServiceItem, ...],
         baseline: Mapping[str, Parameter] | None = None,
+        principles: Mapping[str, Principle] | None = None,
     ) -> None:
         self._params = MappingProxyType(dict(params))
+        self.principles = MappingProxyType(dict(principles or {}))
         self._baseline = MappingProxyType(dict(baseline if baseline is not None else params))
         self.scenario = scenario
         self.service_items = service_items
@@ -184,6 +244,12 @@ class Policy:
     def keys(self) -> list[str]:
         return list(self._params)
 
+    def principle(self, key: str) -> Principle:
+        try:
+            return self.principles[key]
+        except KeyError:
+            raise PolicyError(f"未知原则 (unknown principle): {key}") from None
+
     @property
     def id(self) -> str:
         return self.scenario.id
@@ -196,6 +262,7 @@ class Policy:
             if key not in params:
                 raise PolicyError(f"{source}: 未知参数 (unknown parameter) {key!r}")
             params[key] = replace(params[key], value=_check_value(params[key], value, source))
+        _check_constraints(params, source)
         scen = scenario or Scenario(
             id=f"{self.scenario.id}+custom",
             title=f"{self.scenario.title}（自定义）",
@@ -203,7 +270,7 @@ class Policy:
             overrides=MappingProxyType({**self.scenario.overrides, **overrides}),
             source=source,
         )
-        return Policy(params, scen, self.service_items, baseline=self._baseline)
+        return Policy(params, scen, self.service_items, baseline=self._baseline, principles=self.principles)
 
     def overridden(self) -> dict[str, tuple[Any, Any]]:
         """Keys whose value differs from the baseline: ``{key: (baseline, current)}``."""
@@ -212,20 +279,6 @@ class Policy:
             for k, p in self._params.items()
             if k in self._baseline and self._baseline[k].value != p.value
         }
-
-    def grid_limits(self, unit_type: str) -> dict[str, int]:
-        """The household limits for one unit type, as the partitioner and validators use them."""
-        if unit_type == "community":
-            return {
-                "max_planned": self["grid.community.max_planned_households"],
-                "min_resident": self["grid.community.min_resident_households"],
-            }
-        if unit_type == "village":
-            return {
-                "min_households": self["grid.village.min_households"],
-                "max_households": self["grid.village.max_households"],
-            }
-        raise PolicyError(f"未知单位类型 (unknown unit type): {unit_type!r}")
 
     def table(self):
         """All parameters as a DataFrame with Chinese headers, for reports and the workbook."""
@@ -241,7 +294,7 @@ class Policy:
                     "取值 value": _display(p.value),
                     "单位 unit": p.unit,
                     "条款 clause": p.clause,
-                    "类别 kind": "假设 assumption" if p.assumption else "方案规则 rule",
+                    "类别 kind": KIND_LABELS[p.kind],
                     "基线值 baseline": _display(self._baseline[p.key].value) if p.key in changed else "",
                     "区间 range": _display(p.range) if p.range else "",
                     "生效 effective": p.effective,
@@ -249,6 +302,10 @@ class Policy:
                 }
             )
         return pd.DataFrame(rows)
+
+
+KIND_LABELS = {"rule": "方案规则 rule", "reading": "原文解读 reading", "choice": "决策取值 choice",
+               "empirical": "经验假设 empirical"}
 
 
 def _display(value: Any) -> str:
@@ -265,10 +322,13 @@ def load_baseline() -> Policy:
     clash = set(rules) & set(assumptions)
     if clash:
         raise PolicyError(f"规则与假设重复定义 (defined twice): {sorted(clash)}")
-    items_raw = _read_yaml(RULES_FILE).get("service_items", {}).get("items", [])
-    items = tuple(ServiceItem(**it) for it in items_raw)
+    raw = _read_yaml(RULES_FILE)
+    items = tuple(ServiceItem(**it) for it in raw.get("service_items", {}).get("items", []))
+    principles = {k: Principle(key=k, **v) for k, v in (raw.get("principles") or {}).items()}
     scen = Scenario(BASELINE_ID, "基线", "方案原文 + 基线假设", MappingProxyType({}), str(RULES_FILE))
-    return Policy({**rules, **assumptions}, scen, items)
+    params = {**rules, **assumptions}
+    _check_constraints(params, str(POLICY_DIR))
+    return Policy(params, scen, items, principles=principles)
 
 
 def _scenario_path(name_or_path: str | Path) -> Path:

@@ -252,7 +252,11 @@ def read_layer(name: str, path: str | Path = SHIHE_GPKG) -> gpd.GeoDataFrame | p
 
 
 def read_cases(path: str | Path = SHIHE_GPKG, *, layer: str = "cases", policy=None) -> pd.DataFrame:
-    """Read and validate platform cases: unique ids, dates, known categories and levels, quality 0-100."""
+    """Read and validate platform cases: unique ids, dates, known levels, quality 0-100.
+
+    A case whose category is not one of attachment 1's 12 items is kept, not refused: the note under
+    attachment 1 says work outside the list "原则上可不参与" (in principle need not be joined), not that it is
+    invalid. Such cases get ``in_service_list = False`` and a warning in ``attrs["warnings"]``."""
     from .policy import load_baseline
 
     policy = policy or load_baseline()
@@ -270,8 +274,7 @@ def read_cases(path: str | Path = SHIHE_GPKG, *, layer: str = "cases", policy=No
     date = pd.to_datetime(df["date"], errors="coerce", format="mixed")
     col.add_rows(date.isna(), df["date"], "date", "日期无效 (invalid date)")
     codes = {it.code for it in policy.service_items}
-    col.add_rows(df["category"].notna() & ~df["category"].isin(codes), df["category"], "category",
-                 "不在准入清单内的事项类别 (category not in attachment 1)")
+    in_list = df["category"].isin(codes)
     levels = set(policy["escalation.levels"])
     col.add_rows(df["level"].notna() & ~df["level"].isin(levels), df["level"], "level",
                  f"处置层级应为 {sorted(levels)} 之一 (unknown level)")
@@ -285,6 +288,12 @@ def read_cases(path: str | Path = SHIHE_GPKG, *, layer: str = "cases", policy=No
     df["date"] = date
     df["on_time"] = on_time.astype(bool)
     df["quality"] = q.astype(float)
+    df["in_service_list"] = in_list.to_numpy()
+    outside = df.loc[~in_list, "category"]
+    df.attrs["source"] = str(path)
+    df.attrs["warnings"] = [] if outside.empty else [
+        f"注意：{path} 中 {len(outside)} 件办件的类别不在附件1准入清单内（{sorted(outside.unique())[:10]}），"
+        f"已保留并标注 in_service_list=False；清单外事项“原则上可不参与” (cases outside attachment 1 kept and flagged)"]
     return df
 
 

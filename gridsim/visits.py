@@ -3,7 +3,9 @@
 The plan asks for a visit to every 五必访 household at least monthly (``visits.key.min_per_month``) and to
 every other family at least quarterly (``visits.general.min_per_quarter``). A month's due visits are
 therefore ``key × key_per_month + general × general_per_quarter / 3`` where "general" are the households
-of the visit basis (assumption ``visits.basis``) that are not 五必访. The capacity
+of the visit basis (assumption ``visits.basis``) that are not 五必访. The grid worker (网格员) carries the
+share ``visits.worker_share`` of them (三(四)7 splits duties between 网格长 and 网格员; a reading, baseline
+all); only that share counts against the worker's capacity and in the worker's assessment. The capacity
 (``visits.capacity_per_worker_month``) is an assumption; when the due visits exceed it, the excess share
 is what a worker cannot do, and :func:`miss_probability` turns it into missed visits for the assessment.
 
@@ -28,23 +30,28 @@ def key_households(tallies: pd.DataFrame, policy) -> pd.Series:
 def visit_workload(tallies: pd.DataFrame, policy, capacity: float | None = None) -> pd.DataFrame:
     """Per grid: visits due each month and the load against capacity.
 
-    Columns: ``key_visits_month`` (integer), ``general_visits_month`` (integer, the quarter's visits spread
-    evenly), ``visits_due_month``, ``capacity_month``, ``load_ratio`` (due / capacity), ``overload_share``
-    (the share of due visits beyond capacity, 0 when within it).
+    Columns: ``visits_due_month`` (all visits due in the grid), the worker's part of them —
+    ``key_visits_month``, ``general_visits_month`` (the quarter's visits spread evenly), ``worker_visits_month``
+    (integers) — and ``capacity_month``, ``load_ratio`` (the worker's visits / capacity), ``overload_share``
+    (the share of the worker's visits beyond capacity, 0 when within it).
     """
     key = key_households(tallies, policy)
     general = np.maximum(tallies[policy["visits.basis"]] - key, 0)
     key_due = key * int(policy["visits.key.min_per_month"])
-    general_due = np.rint(general * int(policy["visits.general.min_per_quarter"]) / 3.0).astype("int64")
+    general_due = general * int(policy["visits.general.min_per_quarter"]) / 3.0
+    share = float(policy["visits.worker_share"])
+    worker_key = np.rint(key_due * share).astype("int64")
+    worker_general = np.rint(general_due * share).astype("int64")
+    worker = worker_key + worker_general
     cap = float(policy["visits.capacity_per_worker_month"] if capacity is None else capacity)
-    due = key_due + general_due
     return pd.DataFrame({
-        "key_visits_month": key_due.astype("int64"),
-        "general_visits_month": general_due,
-        "visits_due_month": due.astype("int64"),
+        "visits_due_month": np.rint(key_due + general_due).astype("int64"),
+        "key_visits_month": worker_key,
+        "general_visits_month": worker_general,
+        "worker_visits_month": worker,
         "capacity_month": cap,
-        "load_ratio": due / cap,
-        "overload_share": overload_share(due.to_numpy(float), cap),
+        "load_ratio": worker / cap,
+        "overload_share": overload_share(worker.to_numpy(float), cap),
     }, index=tallies.index)
 
 

@@ -17,3 +17,12 @@ def baseline():
     from gridsim.policy import load_policy
 
     return load_policy()
+
+
+@pytest.fixture(scope="session")
+def registered():
+    """The reading that counts a village's 户 by registered households (not houses): unit tests of plan and
+    editor mechanics on villages of a few many-household homes use it so their numbers stay readable."""
+    from gridsim.policy import load_policy
+
+    return load_policy("village_registered_households")

@@ -24,8 +24,29 @@ def policy():
 
 
 @pytest.fixture(scope="module")
-def result(homes, policy):
-    return simulate_budget(homes, None, policy, draws=300, seed=0)
+def graph(homes):
+    from gridsim.graph import build_graph
+    from gridsim.registers import read_layer
+
+    return build_graph(homes, read_layer("barriers"))
+
+
+@pytest.fixture(scope="module")
+def today(homes, graph):
+    from gridsim.plan import Plan
+
+    return Plan.from_column(homes, graph)
+
+
+def plan_of(homes, graph, assignment):
+    from gridsim.plan import Plan
+
+    return Plan(homes, graph, np.asarray(assignment, dtype=object))
+
+
+@pytest.fixture(scope="module")
+def result(today, policy):
+    return simulate_budget(today, policy, draws=300, seed=0)
 
 
 def test_lines_funders_and_total_add_up(result):
@@ -55,44 +76,88 @@ def test_bands_are_ordered_and_complete(result):
     assert (perf.loc[~perf["period"].str[-2:].isin(["03", "06", "09", "12"]), "p95"] == 0).all()  # paid quarterly
 
 
-def test_deterministic_lines(homes, policy):
-    r = simulate_budget(homes, None, policy, draws=200, seed=5, uncertain=False)
+def test_deterministic_lines_by_hand_at_asymmetric_shares(homes, today, policy):
+    """Each cost line and each funder's share, computed here from the plan's words at a district share of
+    0.3 for pay and 0.2 for publicity and training, with nothing drawn."""
+    pol = policy.with_overrides({"funding.district_share": 0.3, "funding.district_share_publicity_training": 0.2,
+                                 "assessment.miss_rate_base": 0.0, "assessment.other_points_mean": 0.0,
+                                 "assessment.training_absence_rate": 0.0, "cases.on_time_rate": 1.0})
+    r = simulate_budget(today, pol, draws=400, seed=5, uncertain=False)
     s = r.summary.set_index("item")
-    grids = homes["current_grid_id"].nunique()
-    training = policy["training.sessions_per_year"] * grids * policy["training.participants_per_grid"] \
-        * policy["training.cost_yuan_per_participant"]
+    t = today.tallies()
+    grids = len(t)
+    # 三(三): 2 sessions (April, October; both after the new rules start in February) × 2 people × 60 yuan
+    training = 2 * grids * 2 * 60.0
     assert s.loc["line:training", "p5"] == pytest.approx(training)
     assert s.loc["line:training", "p95"] == pytest.approx(training)
-    publicity = 19 * 12 * policy["publicity.posts_per_unit_month"] * policy["publicity.adoption_rate"] \
-        * policy["publicity.reward_yuan_per_adopted_post"]
-    assert s.loc["line:publicity", "mean"] == pytest.approx(publicity, rel=0.02)
-    t = r.replicate_totals()
-    pay = t["base_pay"] + t["performance_pay"]
-    assert np.allclose(t["district"], policy["funding.district_share"] * pay)  # publicity/training: subdistrict
-    full = 12 * r.grids["base_pay_month"].sum()
-    assert (t["base_pay"] <= full + 1e-6).all() and (t["base_pay"] > 0.85 * full).all()
+    # 三(七): 19 units × 11 priced months × 2 posts × adoption 0.5 × 500 yuan, Binomial noise only
+    publicity = 19 * 11 * 2 * 0.5 * 500
+    sd = np.sqrt(19 * 11 * 2 * 0.5 * 0.5) * 500 / np.sqrt(400)  # standard error of the mean
+    assert s.loc["line:publicity", "mean"] == pytest.approx(publicity, abs=4 * sd)
+    # 三(一)3: 2 yuan a household (village: a house), at most 600 a grid, February to December, no deductions
+    counted = np.where(t["unit_type"] == "village", t["homes"], t["households"])
+    monthly = np.minimum(2.0 * counted, 600.0)
+    assert s.loc["line:base_pay", "p50"] == pytest.approx(11 * monthly.sum())
+    tot = r.replicate_totals()
+    pay = tot["base_pay"] + tot["performance_pay"]
+    other = tot["publicity"] + tot["training"]
+    assert np.allclose(tot["district"], 0.3 * pay + 0.2 * other)
+    assert np.allclose(tot["subdistrict"], 0.7 * pay + 0.8 * other)
 
 
-def test_scenarios_move_base_pay(homes):
-    base = simulate_budget(homes, None, load_policy(), draws=100, seed=0, uncertain=False)
-    full100 = simulate_budget(homes, None, load_policy("pay_per_full_100"), draws=100, seed=0, uncertain=False)
-    resident = simulate_budget(homes, None, load_policy("pay_on_resident"), draws=100, seed=0, uncertain=False)
+def test_base_pay_split_is_not_swapped(today, policy):
+    pol = policy.with_overrides({"funding.district_share": 0.25, "funding.district_share_publicity_training": 0.0})
+    r = simulate_budget(today, pol, draws=100, seed=1, uncertain=False)
+    d = r.summary.set_index("item")
+    base = d.loc["line:base_pay", "mean"]
+    assert d.loc["funder:district", "mean"] == pytest.approx(0.25 * (base + d.loc["line:performance_pay", "mean"]))
+    assert d.loc["funder:district", "mean"] < d.loc["funder:subdistrict", "mean"]
+
+
+def test_scenarios_move_base_pay(today):
+    base = simulate_budget(today, load_policy(), draws=100, seed=0, uncertain=False)
+    full100 = simulate_budget(today, load_policy("pay_per_full_100"), draws=100, seed=0, uncertain=False)
+    resident = simulate_budget(today, load_policy("pay_on_resident"), draws=100, seed=0, uncertain=False)
+    registered = simulate_budget(today, load_policy("village_registered_households"), draws=100, seed=0,
+                                 uncertain=False)
     b = base.grids["base_pay_month"].sum()
     assert full100.grids["base_pay_month"].sum() < b
     assert resident.grids["base_pay_month"].sum() < b
     assert (resident.grids["basis_households"] == resident.grids["resident_households"]).all()
+    assert registered.grids["base_pay_month"].sum() > b  # villages paid on registered households, not houses
 
 
-def test_a_plan_is_priced_with_simulated_cases(homes, policy):
+def test_an_illegal_plan_is_priced_but_says_so(today, policy):
+    r = simulate_budget(today, policy, draws=20, seed=0)
+    assert r.meta["violations"] == len(today.violations_frame()) > 0
+    assert r.warnings and "community_min_resident" in r.warnings[0]
+    bad = r.grids["rule_violations"] != ""
+    assert bad.sum() == (~today.summary()["ok"]).sum()
+
+
+def test_a_plan_is_priced_with_simulated_cases(homes, graph, policy):
     from gridsim.registers import read_cases
 
-    plan = homes["current_grid_id"].str.replace(r"-g0[12]$", "-g01", regex=True)  # merge g01 and g02 everywhere
-    r = simulate_budget(homes, plan, policy, draws=100, seed=0, cases=read_cases())
+    merged = homes["current_grid_id"].str.replace(r"-g0[12]$", "-g01", regex=True)  # merge g01 and g02 everywhere
+    r = simulate_budget(plan_of(homes, graph, merged), policy, draws=100, seed=0, cases=read_cases())
     assert r.meta["cases_source"] == "simulated" and r.meta["plan"] == "plan"
-    assert len(r.grids) == plan.nunique() < homes["current_grid_id"].nunique()
+    assert len(r.grids) == merged.nunique() < homes["current_grid_id"].nunique()
     assert int(r.grids["households"].sum()) == int(homes["households"].sum())
-    today = simulate_budget(homes, homes["current_grid_id"], policy, draws=100, seed=0, cases=read_cases())
+    today = simulate_budget(plan_of(homes, graph, homes["current_grid_id"]), policy, draws=100, seed=0,
+                            cases=read_cases())
     assert today.meta["cases_source"] == "observed" and today.meta["plan"] == "today"
+
+
+def test_every_shipped_scenario_prices(today):
+    from gridsim.policy import list_scenarios
+
+    totals = {}
+    for scen in list_scenarios():
+        r = simulate_budget(today, load_policy(scen.id), draws=30, seed=2, uncertain=False)
+        totals[scen.id] = r.summary.set_index("item").loc["total", "mean"]
+        assert np.isfinite(totals[scen.id]) and totals[scen.id] > 0, scen.id
+    assert totals["publicity_subdistrict"] < totals["baseline"] < totals["high_spend"]
+    assert totals["start_after_deadline"] < totals["baseline"]
 
 
 def test_cli_writes_workbook_and_csvs(tmp_path, homes):
@@ -118,7 +183,9 @@ def test_cli_writes_workbook_and_csvs(tmp_path, homes):
     assert isinstance(ws["D2"].value, float) and ws["D2"].number_format == "#,##0"
     assert "元/年" in ws["D1"].value
     widths = wb["网格"].column_dimensions
-    assert widths["F"].width >= 20  # 户数（户）households: Chinese characters count double
+    assert widths["F"].width >= 20  # 登记户数（户）households: Chinese characters count double
+    headers = [c.value for c in wb["网格"][1]]
+    assert "违反规则（三(一)）rule violations" in headers and "规则计数户数（户）counted" in headers
 
 
 def test_cli_same_seed_same_output(tmp_path):
@@ -144,7 +211,7 @@ def test_cli_bad_plan_writes_nothing(tmp_path, homes, capsys):
     across.loc[other, "grid_id"] = across["grid_id"].iat[0]
     across.to_csv(path, index=False)
     assert main(["budget", "--plan", str(path), "--draws", "10", "--out", str(out)]) == 2
-    assert "grid spans several units" in capsys.readouterr().err
+    assert "spans several units" in capsys.readouterr().err
     assert main(["budget", "--draws", "0", "--out", str(out)]) == 2
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["plan.csv"]  # no temporary folders left behind
@@ -159,9 +226,6 @@ def test_cli_out_must_be_a_folder(tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["taken"]
 
 
-def test_an_object_with_an_assignment_is_a_plan(homes, policy):
-    class PlanLike:  # what gridsim.plan.Plan offers: the grid of every home, aligned with homes
-        assignment = homes["unit_id"] + "-one"
-
-    r = simulate_budget(homes, PlanLike(), policy, draws=20, seed=0)
-    assert len(r.grids) == homes["unit_id"].nunique() and r.meta["plan"] == "plan"
+def test_a_list_of_grid_ids_is_not_a_plan(homes, policy):
+    with pytest.raises(Exception, match="Plan"):
+        simulate_budget(homes["current_grid_id"], policy, draws=20, seed=0)

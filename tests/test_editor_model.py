@@ -32,11 +32,11 @@ def _register(rows, unit_type="village", unit="v1"):
 
 
 @pytest.fixture
-def line_village(baseline):
+def line_village(registered):
     """Six homes of 50 households on a line (neighbours linked): grid A = h1..h3, grid B = h4..h6."""
     homes = _register([(f"h{i}", 50, 40, 1, 50.0 * i) for i in range(1, 7)])
     edges = pd.DataFrame({"home_a": [f"h{i}" for i in range(1, 6)], "home_b": [f"h{i}" for i in range(2, 7)]})
-    plan = Plan(homes, graph_from_edges(homes, edges), ["A", "A", "A", "B", "B", "B"], baseline)
+    plan = Plan(homes, graph_from_edges(homes, edges), ["A", "A", "A", "B", "B", "B"], registered)
     return EditorModel(plan, unit="v1")
 
 
@@ -91,7 +91,7 @@ def test_check_move_counts_and_clean_move(line_village):
     pd.testing.assert_series_equal(m.plan.assignment, before)  # a preview never changes the plan
 
 
-def test_check_move_reports_floor_and_split(line_village, baseline):
+def test_check_move_reports_floor_and_split(line_village, registered):
     m = line_village
     m.select(["h2"])
     check = m.check_move("B")
@@ -100,7 +100,7 @@ def test_check_move_reports_floor_and_split(line_village, baseline):
     m.select(["h2", "h3"])
     check = m.check_move("B")
     assert ("village_min_households", "A") in {(v.rule, v.grid_id) for v in check.broken}
-    floor = baseline["grid.village.min_households"]
+    floor = registered["grid.village.min_households"]
     assert check.counts.loc["A", "households_after"] == 50 < floor
     assert not check.splits
 
@@ -257,7 +257,7 @@ def test_save_needs_explicit_choice_and_writes_violations(line_village, tmp_path
     result = m.save(tmp_path / "p", allow_violations=True)
     assert {p.name for p in tmp_path.iterdir()} == {"p.csv", "p_summary.csv", "p.gpkg", "p_violations.csv"}
     summary = pd.read_csv(tmp_path / "p_summary.csv", encoding="utf-8-sig")
-    assert list(summary["网格编号 grid_id"]) == ["A", "B"] and list(summary["户数（社区为规划户数）households"]) == [50, 250]
+    assert list(summary["网格编号 grid_id"]) == ["A", "B"] and list(summary["登记户数（社区为规划户数）households"]) == [50, 250]
     assert result.violations > 0
     viol = pd.read_csv(tmp_path / "p_violations.csv", encoding="utf-8-sig")
     assert "规则 rule" in viol.columns and "village_min_households" in set(viol["规则 rule"])

@@ -12,7 +12,9 @@ from gridsim.graph import graph_from_edges
 from gridsim.errors import GridsimError
 from gridsim.partition import Effort, bin_packing_bound, lower_bounds, partition
 from gridsim.partition.instances import SHAPES, community, village
+from gridsim.policy import load_policy
 
+REGISTERED = load_policy("village_registered_households")  # village limits in households, for hand-built cases
 FAST = Effort(trees=8, polish=2, anneal_per_home=2.0, min_anneal=300, recombinations=100, penalty_steps=3000)
 
 
@@ -33,12 +35,13 @@ def _check_conserved_and_legal(homes, result):
     for unit in result.units.itertuples():
         if unit.violations == 0:
             grids = s[s["unit_id"] == unit.unit_id]
-            limits = plan.policy.grid_limits(unit.unit_type)
+            rules = plan.unit_rules(unit.unit_type)
+            assert (grids[rules.ceiling.tally] <= rules.ceiling.value).all()
+            assert (grids[rules.floor.tally] >= rules.floor.value).all()
             if unit.unit_type == "village":
-                assert grids["households"].between(limits["min_households"], limits["max_households"]).all()
+                assert grids[rules.ceiling.tally].between(100, 300).all()
             else:
-                assert (grids["households"] <= limits["max_planned"]).all()
-                assert (grids["resident_households"] >= limits["min_resident"]).all()
+                assert (grids["households"] <= 500).all() and (grids["resident_households"] >= 250).all()
             assert all(pieces[g] == 1 for g in grids["grid_id"])
             assert unit.grids >= unit.lower_bound
         else:
@@ -54,7 +57,7 @@ def test_generated_villages(seed, groups, shape):
     result = partition(homes, seed=seed, effort=FAST)
     _check_conserved_and_legal(homes, result)
     unit = result.units.iloc[0]
-    total = homes["households"].sum()
+    total = len(homes)  # houses: the village count under 以房定户
     if total >= 100:
         assert unit.lower_bound == -(-total // 300)
         assert unit.violations == 0  # small houses: always solvable
@@ -90,9 +93,12 @@ def _homes(rows, unit_type="village", unit="u"):
 
 def test_village_of_80_households_is_diagnosed():
     homes = _homes([(f"h{i}", 2, 1, i * 10.0, 0.0) for i in range(40)])
-    result = partition(homes)
+    result = partition(homes, policy=REGISTERED)
     assert [d.code for d in result.diagnoses] == ["unit_too_small"]
     assert "80" in result.diagnoses[0].message and "u" in result.diagnoses[0].message
+    houses = partition(homes)  # 以房定户: 40 houses, also too small, and said in houses
+    assert [d.code for d in houses.diagnoses] == ["unit_too_small"]
+    assert "40" in houses.diagnoses[0].message and "按住房计" in houses.diagnoses[0].message
     assert result.plan.n_grids() == 1
     assert [v.rule for v in result.plan.violations()] == ["village_min_households"]
     assert not result.units.iloc[0]["feasible"]
@@ -137,7 +143,9 @@ def test_lower_bounds_table_and_modes():
     homes = village(np.random.default_rng(5), "v", 8, "blob")
     homes["key_households"] = 0
     lb = lower_bounds(homes)
-    assert lb.loc[0, "lower_bound"] == -(-homes["households"].sum() // 300) and lb.loc[0, "feasible"]
+    assert lb.loc[0, "lower_bound"] == -(-len(homes) // 300) and lb.loc[0, "feasible"]  # houses (以房定户)
+    registered = lower_bounds(homes, policy=REGISTERED)
+    assert registered.loc[0, "lower_bound"] == -(-homes["households"].sum() // 300)
     fixed = partition(homes, mode="fixed", grids=int(lb.loc[0, "lower_bound"]) + 2, effort=FAST)
     assert fixed.plan.n_grids() == lb.loc[0, "lower_bound"] + 2 and fixed.units.iloc[0]["violations"] == 0
     repair = partition(homes, mode="repair", effort=FAST)
@@ -190,9 +198,9 @@ def test_fewest_takes_one_more_grid_when_the_lower_bound_cannot_be_met(seed, m):
     rows = [(f"h{i:02d}", s, s, 30.0 * i, 0.0) for i, s in enumerate(sizes)]
     homes = _homes(rows)
     edges = pd.DataFrame([(f"h{i:02d}", f"h{i + 1:02d}") for i in range(len(rows) - 1)], columns=["home_a", "home_b"])
-    result = partition(homes, graph_from_edges(homes, edges), seed=seed, effort=FAST)
+    result = partition(homes, graph_from_edges(homes, edges), policy=REGISTERED, seed=seed, effort=FAST)
     unit = result.units.iloc[0]
-    assert lower_bounds(homes, graph_from_edges(homes, edges))["lower_bound"].iat[0] == 2 * m
+    assert lower_bounds(homes, graph_from_edges(homes, edges), policy=REGISTERED)["lower_bound"].iat[0] == 2 * m
     assert unit.lower_bound == 2 * m + 1
     assert unit.grids == 2 * m + 1
     assert unit.violations == 0 and result.diagnoses == []

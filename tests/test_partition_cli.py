@@ -29,7 +29,7 @@ def test_cli_writes_plan_summary_and_report(register_csv, tmp_path, capsys):
     plan = read_plan(out, homes)
     assert plan.notna().all()
     summary = pd.read_csv(tmp_path / "out" / "plan_summary.csv", encoding="utf-8-sig")
-    assert summary["户数（社区为规划户数）households"].sum() == homes["households"].sum()
+    assert summary["登记户数（社区为规划户数）households"].sum() == homes["households"].sum()
     assert summary["是否合规 ok"].all()
     report = (tmp_path / "out" / "plan_report.md").read_text(encoding="utf-8")
     assert "下界" in report and "v1" in report and "违规清单" in report

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from gridsim.errors import InputError
-from gridsim.pay import (base_pay_month, grid_tallies, observed_cases, pay_after_deduction, performance_pay,
-                         publicity_rewards, training_sessions)
+from gridsim.pay import (base_pay_month, basis_households, observed_cases, pay_after_deduction, performance_pay,
+                         priced_months, publicity_rewards, tallies_of, training_sessions)
 from gridsim.policy import load_policy
 from gridsim.visits import miss_probability, visit_workload
 
@@ -23,6 +23,15 @@ def homes():
     from gridsim.registers import read_homes
 
     return read_homes()
+
+
+@pytest.fixture(scope="module")
+def today(homes):
+    from gridsim.graph import build_graph
+    from gridsim.plan import Plan
+    from gridsim.registers import read_layer
+
+    return Plan.from_column(homes, build_graph(homes, read_layer("barriers")))
 
 
 @pytest.mark.parametrize("households, yuan", [(350, 600.0), (180, 360.0), (300, 600.0), (299, 598.0), (0, 0.0)])
@@ -64,44 +73,42 @@ def test_performance_pay_formula_and_cap(policy):
     assert fewer_on_time < performance_pay(10, 9, 850.0, policy)
 
 
-def test_tallies_conserve_households_and_homes(homes):
-    t = grid_tallies(homes)
+def test_tallies_come_from_the_plan_and_conserve_households(homes, today):
+    t = tallies_of(today)
     assert len(t) == homes["current_grid_id"].nunique()
     for col in ("households", "resident_households", "key_households"):
         assert int(t[col].sum()) == int(homes[col].sum())
     assert int(t["homes"].sum()) == len(homes)
-    assert (t.groupby("unit_id").size() > 0).all()
+    assert tallies_of(t) is t  # a tallies frame passes through
+    with pytest.raises(Exception, match="Plan"):
+        tallies_of(homes["current_grid_id"])  # a list of grid ids is not regrouped here
 
 
-def test_tallies_of_a_plan(homes):
-    plan = homes["unit_id"] + "-all"  # one grid per unit
-    t = grid_tallies(homes, plan)
-    assert len(t) == homes["unit_id"].nunique()
-    assert int(t["households"].sum()) == int(homes["households"].sum())
+def test_counted_households_follow_the_village_count_basis(today):
+    t = tallies_of(today)
+    village = t["unit_type"] == "village"
+    assert (t.loc[village, "counted_households"] == t.loc[village, "homes"]).all()  # 以房定户: houses
+    assert (t.loc[~village, "counted_households"] == t.loc[~village, "households"]).all()  # planned
+    registered = today.with_policy(load_policy("village_registered_households"))
+    r = tallies_of(registered)
+    assert (r.loc[village, "counted_households"] == r.loc[village, "households"]).all()
+    # base pay on the grid's count: a village grid of 60 houses holding 85 households earns 120, not 170 yuan
+    frame = pd.DataFrame({"counted_households": [60], "resident_households": [50]})
+    assert base_pay_month(basis_households(frame, load_policy()), load_policy())[0] == pytest.approx(120.0)
 
 
-def test_grid_across_units_is_rejected(homes):
-    plan = homes["current_grid_id"].copy()
-    first_other = homes.index[homes["unit_id"] != homes["unit_id"].iat[0]][0]
-    plan.loc[first_other] = plan.iat[0]
-    with pytest.raises(InputError) as err:
-        grid_tallies(homes, plan)
-    assert "跨越" in str(err.value) and plan.iat[0] in str(err.value)
+def test_priced_months_start_with_the_new_rules(policy):
+    periods = pd.period_range("2024-01", periods=14, freq="M")
+    assert list(priced_months(periods, policy)) == [False] + [True] * 13  # from 2024-02 (assumption)
+    after = policy.with_overrides({"timing.new_rules_start": "2024-03"})
+    assert list(priced_months(periods, after))[:3] == [False, False, True]
 
 
-def test_home_without_grid_is_rejected(homes):
-    plan = homes["current_grid_id"].copy()
-    plan.iloc[5] = None
-    with pytest.raises(InputError) as err:
-        grid_tallies(homes, plan)
-    assert "row=6" in str(err.value)
-
-
-def test_observed_cases_cover_the_register(homes):
+def test_observed_cases_cover_the_register(today):
     from gridsim.registers import read_cases
 
     cases = read_cases()
-    t = grid_tallies(homes)
+    t = tallies_of(today)
     periods = pd.period_range("2024-01", periods=12, freq="M")
     obs = observed_cases(cases, t.index, periods)
     assert obs["n"].sum() == len(cases)
@@ -122,11 +129,30 @@ def test_publicity_rewards(policy):
     assert np.array_equal(r, again)
 
 
+def test_publicity_per_unit_or_for_the_subdistrict(policy):
+    # "每月2条" does not say per village: the two readings differ by the number of units
+    whole = policy.with_overrides({"publicity.posts_scope": "subdistrict"})
+    r = publicity_rewards(19, 12, np.full(4000, 0.5), whole, np.random.default_rng(2))
+    assert r.shape == (4000, 12, 19)
+    assert r.sum(axis=2).mean() == pytest.approx(2 * 0.5 * 500, rel=0.03)  # 500 yuan a month in all
+    assert np.allclose(r, r[:, :, :1])  # shown spread evenly over the units
+
+
 def test_training_sessions_twice_a_year(policy):
     periods = pd.period_range("2024-01", periods=24, freq="M")
     s = training_sessions(periods, policy)
     assert s.sum() == 2 * policy["training.sessions_per_year"]
     assert list(periods.month[s > 0]) == [4, 10, 4, 10]  # at least once per half year (三(三))
+
+
+def test_training_never_below_the_plans_minimum(policy):
+    periods = pd.period_range("2024-01", periods=12, freq="M")
+    once = policy.with_overrides({"training.sessions_per_year": 1})  # one session: July, none in Jan-Jun
+    s = training_sessions(periods, once)
+    assert s[:6].sum() == 1 and s[6:].sum() == 1  # the first half year is topped up to the minimum
+    stricter = policy.with_overrides({"training.min_sessions_per_half_year": 2})
+    s = training_sessions(periods, stricter)
+    assert s[:6].sum() == 2 and s[6:].sum() == 2
 
 
 def test_visit_workload_and_overload(policy):
@@ -138,6 +164,10 @@ def test_visit_workload_and_overload(policy):
     assert list(w["general_visits_month"]) == [30, 180]  # others quarterly, on resident households
     assert w.loc["a", "overload_share"] == 0.0
     assert w.loc["b", "overload_share"] == pytest.approx((240 - 120) / 240)
+    half = visit_workload(t, policy.with_overrides({"visits.worker_share": 0.5}))  # 网格长 carries half
+    assert list(half["visits_due_month"]) == [40, 240]  # the grid's due visits are unchanged
+    assert list(half["worker_visits_month"]) == [20, 120]
+    assert half.loc["b", "overload_share"] == 0.0
     p = miss_probability(0.03, w["overload_share"].to_numpy(), policy)
     assert p[0] == pytest.approx(0.03) and p[1] == pytest.approx(0.53)
     assert miss_probability(0.5, 0.9, policy) == 1.0

@@ -27,8 +27,13 @@ def _chain(households, resident=None, unit_type="village", unit="u1", prefix="h"
     return homes, edges
 
 
+REGISTERED = load_policy("village_registered_households")
+
+
 def _plan(homes, edges, grids, policy=None):
-    return Plan(homes, graph_from_edges(homes, edges), grids, policy)
+    """A plan on a chain; villages count registered households unless a policy says otherwise, so the
+    tests below can state village limits in households (the houses reading is tested on its own)."""
+    return Plan(homes, graph_from_edges(homes, edges), grids, policy or REGISTERED)
 
 
 def _rules(plan):
@@ -41,6 +46,17 @@ def test_village_limits_at_the_boundary(total, broken):
     homes, edges = _chain([total - 2, 1, 1])
     assert _rules(_plan(homes, edges, ["g1"] * 3)) == broken
 
+
+@pytest.mark.parametrize("houses, broken", [(99, ["village_min_households"]), (100, []), (300, []),
+                                            (301, ["village_max_households"])])
+def test_village_limits_count_houses_by_default(houses, broken):
+    """以房定户: one house is one 户 for the 100-300 count, however many households it registers."""
+    homes, edges = _chain([3] * houses)  # 3 registered households a house: 297-903 households
+    plan = _plan(homes, edges, ["g1"] * houses, load_policy())
+    assert _rules(plan) == broken
+    assert plan.summary()["counted_households"].iat[0] == houses
+    for v in plan.violations():
+        assert "以房定户" in v.message and v.value == houses
 
 @pytest.mark.parametrize("planned, resident, broken", [
     (500, 250, []), (501, 250, ["community_max_planned"]), (500, 249, ["community_min_resident"]),
@@ -78,9 +94,9 @@ def test_contiguity_within_unit_and_unassigned():
 
 def test_contiguity_rule_cites_its_assumption_and_can_be_switched_off():
     homes, edges = _chain([60, 60, 60, 60])
-    plan = _plan(homes, edges, ["a", "b", "a", "b"])
+    plan = _plan(homes, edges, ["a", "b", "a", "b"], load_policy().with_overrides({"grid.village.min_households": 1}))
     assert {v.clause for v in plan.violations()} == {load_policy().param("grid.contiguous").clause}
-    relaxed = load_policy().with_overrides({"grid.contiguous": False})
+    relaxed = load_policy().with_overrides({"grid.contiguous": False, "grid.village.min_households": 1})
     assert _rules(_plan(homes, edges, ["a", "b", "a", "b"], relaxed)) == []
 
 
@@ -163,7 +179,7 @@ def test_incremental_tallies_and_contiguity_match_recomputation(seed, moves):
         expect = any(not nx.has_path(rest, same[0], u) for u in same[1:])
         assert plan.breaks_contiguity(pos) == expect
         plan.move(pos, f"g{target}")
-    fresh = Plan(homes, plan.graph, plan.assignment.to_numpy())
+    fresh = Plan(homes, plan.graph, plan.assignment.to_numpy(), plan.policy)
     for gid in fresh.grid_ids:
         assert plan.tally(gid) == fresh.tally(gid)
     assert plan.grid_ids == fresh.grid_ids

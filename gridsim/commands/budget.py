@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -28,11 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _budget(args) -> int:
-    from ..budget import simulate_budget, write_budget
+    from ..budget import simulate_budget
     from ..errors import GridsimError
+    from ..graph import build_graph
     from ..paths import SHIHE_GPKG
+    from ..plan import Plan
     from ..policy import load_policy
-    from ..registers import read_cases, read_homes, read_layer, read_plan
+    from ..registers import read_cases, read_homes, read_layer
+    from ..workbook import write_budget
 
     if args.draws < 1:
         raise GridsimError(f"--draws 须至少为1 (must be at least 1), 得到 got {args.draws}")
@@ -43,14 +47,17 @@ def _budget(args) -> int:
     policy = load_policy(args.scenario)
     embedded = args.homes is None
     homes = read_homes(SHIHE_GPKG if embedded else args.homes, layer=args.layer, crs=args.crs)
-    grid_ids = read_plan(args.plan, homes) if args.plan else None
+    graph = build_graph(homes, read_layer("barriers") if embedded else None)
+    plan = Plan.from_csv(args.plan, homes, graph, policy) if args.plan else Plan.from_column(homes, graph, policy=policy)
     cases = read_cases(args.cases, policy=policy) if args.cases else (read_cases(policy=policy) if embedded else None)
     names = {}
     if embedded:
         units = read_layer("units")
         names = dict(zip(units["unit_id"], units["name"]))
-    result = simulate_budget(homes, grid_ids, policy, args.draws, args.seed, cases=cases, year=args.year,
+    result = simulate_budget(plan, policy, args.draws, args.seed, cases=cases, year=args.year,
                              years=args.years, workers=args.workers, unit_names=names)
+    for line in result.warnings + list(cases.attrs.get("warnings", []) if cases is not None else []):
+        print(line, file=sys.stderr)
     written = write_budget(result, args.out, policy)
     s = result.summary
     show = s[s["item"].str.match(r"^(total|funder:|line:)")]

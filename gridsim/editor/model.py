@@ -442,21 +442,23 @@ class EditorModel:
 
     # ------------------------------------------------------------------ reading the state
     def grid_table(self, unit: str | None = None) -> pd.DataFrame:
-        """One row per grid of the unit: counts, rule status (Chinese), lock; ``households`` is the
-        planned count in a community (三(一)1) and the household count in a village (三(一)2)."""
+        """One row per grid of the unit: counts, rule status (Chinese), lock; ``counted_households`` is the
+        count the grid's limits apply to (:mod:`gridsim.grid_rules`: planned households in a community, the
+        village count basis — houses or registered households — in a village)."""
         uid = self.unit if unit is None else unit
         rows = []
         for gid in self.grids(uid):
             t = self.plan.tally(gid)
             vs = self._status.get(gid, [])
             rows.append({
-                "grid_id": gid, "households": t["households"], "resident_households": t["resident_households"],
+                "grid_id": gid, "counted_households": t["counted_households"], "households": t["households"],
+                "resident_households": t["resident_households"],
                 "key_households": t["key_households"], "homes": t["homes"], "ok": not vs,
                 "status": "合规 ok" if not vs else "；".join(_short(v) for v in vs),
                 "rules": ";".join(v.rule for v in vs), "locked": gid in self.locked_grids,
             })
-        cols = ["grid_id", "households", "resident_households", "key_households", "homes", "ok", "status",
-                "rules", "locked"]
+        cols = ["grid_id", "counted_households", "households", "resident_households", "key_households", "homes",
+                "ok", "status", "rules", "locked"]
         return pd.DataFrame(rows, columns=cols)
 
     def diff(self) -> Diff:

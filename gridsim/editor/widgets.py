@@ -325,11 +325,9 @@ class EditorApp:
     def _draw_table(self) -> None:
         m = self.model
         t = m.grid_table()
-        hh_label = "规划户数 planned" if m.unit_type == "community" else "户数 households"
-        limits = m.policy.grid_limits(m.unit_type)
-        lim = (f"上限 {limits['max_planned']} 规划户，常住户下限 {limits['min_resident']}（三(一)1）"
-               if m.unit_type == "community" else
-               f"户数 {limits['min_households']}–{limits['max_households']}（三(一)2）")
+        hh_label = "规划户数 planned" if m.unit_type == "community" else "登记户数 households"
+        rules = m.plan.unit_rules(m.unit_type)  # the one definition of the limits (gridsim.grid_rules)
+        counted = rules.count_tally not in ("households",)  # a count other than households (村按住房计)
         rows = []
         for r in t.itertuples():
             cls = "gs-good" if r.ok else "gs-bad"
@@ -337,14 +335,16 @@ class EditorApp:
                 f"<tr data-grid='{_esc(r.grid_id)}' class='gs-row'>"
                 f"<td class='gs-id'><span class='gs-swatch' data-colour='{self._colour(r.grid_id)}' "
                 f"style='background:{self._colour(r.grid_id)}'></span>{_esc(r.grid_id)}{' 🔒' if r.locked else ''}</td>"
-                f"<td class='gs-hh'>{r.households}</td><td class='gs-res'>{r.resident_households}</td>"
+                + (f"<td class='gs-count'>{r.counted_households}</td>" if counted else "")
+                + f"<td class='gs-hh'>{r.households}</td><td class='gs-res'>{r.resident_households}</td>"
                 f"<td class='gs-key'>{r.key_households}</td><td class='gs-homes'>{r.homes}</td>"
                 f"<td class='gs-status {cls}'>{_esc(r.status)}</td></tr>")
         bad = int((~t["ok"]).sum())
+        count_head = f"<th>{_esc(rules.ceiling.what_zh)}</th>" if counted else ""
         self.table_html.value = (
-            f"<div class='gs-note'>限值 limits: {lim}；{len(t)} 个网格，{bad} 个违反规则 "
+            f"<div class='gs-note'>限值 limits: {_esc(rules.describe())}；{len(t)} 个网格，{bad} 个违反规则 "
             f"({len(t)} grids, {bad} break a rule)</div>"
-            f"<table class='gs-table'><tr><th>网格 grid</th><th>{hh_label}</th><th>常住户 resident</th>"
+            f"<table class='gs-table'><tr><th>网格 grid</th>{count_head}<th>{hh_label}</th><th>常住户 resident</th>"
             f"<th>五必访户 key</th><th>房屋 homes</th><th>规则状态 rule status</th></tr>{''.join(rows)}</table>")
 
     def _draw_diff(self) -> None:

@@ -179,11 +179,18 @@ def not_found(prob: UnitProblem, penalty: int) -> Diagnosis:
                      f"found none; {penalty} households remain outside the limits)")
 
 
+def count_words(prob: UnitProblem) -> tuple[str, str]:
+    """How the ceiling's and the floor's counts are named (from :mod:`gridsim.grid_rules`)."""
+    if prob.rules is None:
+        return "上限计数", "下限计数"
+    return prob.rules.ceiling.what_zh, prob.rules.floor.what_zh
+
+
 def diagnose(prob: UnitProblem, pieces: list[PieceBounds] | None = None) -> list[Diagnosis]:
     """Every structural reason the unit cannot meet all rules; empty when the bounds allow a legal plan."""
     pieces = piece_bounds(prob) if pieces is None else pieces
     u = prob.unit_id
-    a_word, b_word = (("规划住户", "常住户") if prob.unit_type == "community" else ("户数", "户数"))
+    a_word, b_word = count_words(prob)
     out = []
     over = np.concatenate([p.oversize for p in pieces])
     if len(over):

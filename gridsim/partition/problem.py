@@ -1,11 +1,10 @@
 """One unit's partitioning problem as plain arrays: what the constructor and the local search work on.
 
-Both unit types reduce to the same form — every grid must keep a *ceiling* on one count and a *floor*
-on another, read from the policy:
-
-* community (三(一)1): ``a`` = planned households (``households``) ≤ ``A`` = max_planned_households,
-  ``b`` = resident households ≥ ``B`` = min_resident_households;
-* village (三(一)2): ``a`` = ``b`` = households, ``B`` = min_households ≤ Σ ≤ ``A`` = max_households.
+Both unit types reduce to the same form — every grid must keep a *ceiling* ``A`` on one count ``a`` and a
+*floor* ``B`` on another count ``b``, as :mod:`gridsim.grid_rules` defines them for the unit type (a
+community: planned households ≤ 500, resident households ≥ 250; a village: 100 ≤ count ≤ 300, the count
+being houses or registered households by ``grid.village.count_basis``). The problem keeps the
+:class:`~gridsim.grid_rules.UnitRules` it was built from, so messages name the counts the same way.
 
 A grid's *penalty* is how far it is outside its limits, in households: ``max(0, Σa − A) + max(0, B − Σb)``;
 a plan is legal when every grid's penalty is 0 (and it is contiguous).
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..graph import HomeGraph
+from ..grid_rules import UnitRules, unit_rules
 from ..policy import Policy
 
 
@@ -46,6 +46,7 @@ class UnitProblem:
     home_ids: np.ndarray
     group_ids: np.ndarray  # 村民组/小区 id per home (None if none)
     pin: np.ndarray | None = None  # repair: today's grid code of a pinned home (stays there), -1 if free
+    rules: UnitRules | None = None  # the limits A and B come from
 
     @property
     def n(self) -> int:
@@ -56,20 +57,13 @@ class UnitProblem:
         return np.maximum(0, np.asarray(sa) - self.A) + np.maximum(0, self.B - np.asarray(sb))
 
 
-def limits(policy: Policy, unit_type: str) -> tuple[int, int]:
-    """(ceiling A, floor B) for a unit type, from the policy (三(一)1 / 三(一)2)."""
-    lim = policy.grid_limits(unit_type)
-    if unit_type == "community":
-        return int(lim["max_planned"]), int(lim["min_resident"])
-    return int(lim["max_households"]), int(lim["min_households"])
-
-
 def unit_problems(homes: pd.DataFrame, graph: HomeGraph, policy: Policy,
                   reference: np.ndarray | None, pinned: np.ndarray | None = None) -> list[UnitProblem]:
     """Split the register into one :class:`UnitProblem` per unit (in unit id order); ``pinned``
     (boolean per home) marks homes that keep their grid in ``reference``."""
     hh = homes["households"].to_numpy(np.int64)
-    res = homes["resident_households"].to_numpy(np.int64)
+    counts = {"households": hh, "resident_households": homes["resident_households"].to_numpy(np.int64),
+              "key_households": homes["key_households"].to_numpy(np.int64), "homes": np.ones(len(homes), np.int64)}
     utype = homes["unit_type"].to_numpy(dtype=object)
     xy = homes[["x", "y"]].to_numpy(float) if {"x", "y"} <= set(homes.columns) else np.full((len(homes), 2), np.nan)
     if "group_id" in homes.columns:
@@ -97,12 +91,13 @@ def unit_problems(homes: pd.DataFrame, graph: HomeGraph, policy: Policy,
             adj_w[i].append(wt)
             adj_w[j].append(wt)
         ut = str(utype[nodes[0]])
-        A, B = limits(policy, ut)
-        a = hh[nodes]
-        b = res[nodes] if ut == "community" else hh[nodes]
-        out.append(UnitProblem(str(unit_id), ut, nodes, a, b, hh[nodes], A, B, adj, adj_w, le, w,
-                               graph.length[sel], graph.crosses_road[sel], gcodes[nodes], ocodes[nodes], xy[nodes], graph.home_ids[nodes],
-                               gnames[nodes], None if pinned is None else np.where(pinned[nodes], ocodes[nodes], -1)))
+        rules = unit_rules(policy, ut)
+        a = counts[rules.ceiling.tally][nodes]
+        b = counts[rules.floor.tally][nodes]
+        out.append(UnitProblem(str(unit_id), ut, nodes, a, b, hh[nodes], rules.ceiling.value, rules.floor.value,
+                               adj, adj_w, le, w, graph.length[sel], graph.crosses_road[sel], gcodes[nodes],
+                               ocodes[nodes], xy[nodes], graph.home_ids[nodes], gnames[nodes],
+                               None if pinned is None else np.where(pinned[nodes], ocodes[nodes], -1), rules))
     return out
 
 

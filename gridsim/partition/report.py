@@ -34,10 +34,10 @@ def render(result) -> str:
         "",
         f"- 模式 mode：{MODE_LABELS[result.mode]}；随机种子 seed：{result.seed}；用时 time：{result.seconds:.1f} 秒",
         f"- 政策情景 scenario：{pol.scenario.id}（{pol.scenario.title}）",
-        f"- 社区网格：规划住户 ≤ {pol['grid.community.max_planned_households']} 户，常住户 ≥ "
-        f"{pol['grid.community.min_resident_households']} 户（{pol.param('grid.community.max_planned_households').clause}）",
-        f"- 村网格：{pol['grid.village.min_households']}–{pol['grid.village.max_households']} 户"
-        f"（{pol.param('grid.village.max_households').clause}），不得户内分户，网格不跨村社、连片",
+        f"- 社区网格：{plan.unit_rules('community').describe()}",
+        f"- 村网格：{plan.unit_rules('village').describe()}，不得户内分户"
+        f"（计户口径 count basis：{pol['grid.village.count_basis']}）",
+        f"- 网格不跨村社：{'是' if pol['grid.within_unit'] else '否（已关闭）'}；网格连片：{'是' if pol['grid.contiguous'] else '否（已关闭）'}",
         f"- 网格总数 grids：{plan.n_grids()}（各村社下界之和 sum of lower bounds：{int(units['lower_bound'].sum())}）；"
         f"违规 violations：{len(viol)}；切边 cut edges：{plan.cut_edges()}",
     ]

@@ -43,11 +43,6 @@ class PartitionResult:
     hit_time_limit: bool = False
     current: str | None = None
 
-    @property
-    def feasible_units(self) -> list[str]:
-        """Units whose bounds and structure allow a fully legal plan."""
-        return self.units.loc[self.units["feasible"], "unit_id"].tolist()
-
     def report(self) -> str:
         from .report import render
 
@@ -191,24 +186,11 @@ def _grid_ids(probs, sols, reference, n) -> np.ndarray:
 def _unit_table(plan: Plan, probs, sols, reference) -> pd.DataFrame:
     viol = plan.violations_frame()
     per_unit = viol.groupby("unit_id").size() if len(viol) else pd.Series(dtype=int)
-    e = plan.graph.edges
-    g = plan._g
-    cut = g[e[:, 0]] != g[e[:, 1]]
-    cut_by_unit = np.bincount(plan.graph.unit_codes[e[cut, 0]], minlength=len(plan.graph.units))
     rows = []
-    for u, (prob, sol) in enumerate(zip(probs, sols)):
+    for prob, sol in zip(probs, sols):
         sub = plan.homes.iloc[prob.nodes]
-        grids = int(pd.unique(plan._g[prob.nodes]).size)
-        moved = 0
-        if reference is not None:
-            df = pd.DataFrame({"old": reference[prob.nodes], "new": plan._g[prob.nodes], "hh": prob.households})
-            df = df[df["old"].notna()]
-            over = df.groupby(["old", "new"])["hh"].sum()
-            moved = int(over.sum() - over.groupby(level=0).max().sum())
-        split = 0
-        if "group_id" in sub.columns:
-            gg = pd.DataFrame({"grp": sub["group_id"].to_numpy(), "grid": plan._g[prob.nodes]}).dropna()
-            split = int((gg.groupby("grp")["grid"].nunique() - 1).sum())
+        grids = len(set(plan.grids_of(prob.nodes)))
+        moved = plan.moved_households(reference, prob.unit_id) if reference is not None else 0
         codes = {d.code for d in sol.diagnoses}
         rows.append({
             "unit_id": prob.unit_id, "unit_type": prob.unit_type, "homes": prob.n,
@@ -216,7 +198,8 @@ def _unit_table(plan: Plan, probs, sols, reference) -> pd.DataFrame:
             "lower_bound": sol.lower, "upper_bound": sol.upper, "grids": grids, "gap": grids - sol.lower,
             "violations": int(per_unit.get(prob.unit_id, 0)),
             "feasible": not (codes - {"not_found", "grids_out_of_range"}),
-            "cut_edges": int(cut_by_unit[u]), "split_groups": split, "moved_households": moved,
+            "cut_edges": int(plan.cut_edges(unit_id=prob.unit_id)), "split_groups": plan.split_groups(prob.unit_id),
+            "moved_households": moved,
             "seconds": round(sol.seconds, 3),
         })
     return pd.DataFrame(rows)

@@ -85,7 +85,7 @@ def subproblem(prob: UnitProblem, idx: np.ndarray) -> UnitProblem:
     return UnitProblem(prob.unit_id, prob.unit_type, prob.nodes[idx], prob.a[idx], prob.b[idx],
                        prob.households[idx], prob.A, prob.B, adj, adj_w, edges.reshape(-1, 2), prob.weight[keep],
                        prob.length[keep], prob.road[keep], prob.group[idx], prob.old[idx], prob.xy[idx], prob.home_ids[idx],
-                       prob.group_ids[idx], None if prob.pin is None else prob.pin[idx])
+                       prob.group_ids[idx], None if prob.pin is None else prob.pin[idx], prob.rules)
 
 
 def _tree_cost(prob: UnitProblem) -> np.ndarray:
