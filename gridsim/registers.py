@@ -90,7 +90,7 @@ class _Collector:
             message = f"{message}（{self.line_label.format(n=line)}）"
         label = f"{field}（{_FIELD_ZH[field]}）" if field in _FIELD_ZH else field
         if field in self.headers and self.headers[field] != _FIELD_ZH.get(field):
-            label = f"{field}（{_FIELD_ZH.get(field, field)}，表头 header「{self.headers[field]}」）"
+            label = f"{field}（{_FIELD_ZH.get(field, field)}，表头 header「{' '.join(self.headers[field].split())}」）"
         self.problems.append(Problem(self.source, row, label, _show(value), message))
 
     def add_rows(self, mask, series: pd.Series | None, field: str, message: str,
@@ -490,7 +490,7 @@ def read_homes(path: str | Path = SHIHE_GPKG, *, layer: str = "homes", crs: str 
 
     ``layer`` names the GeoPackage layer or the workbook sheet (the default ``homes`` falls back to the
     first visible sheet of a workbook). Returns one row per home with the required columns as clean
-    types, ``key_households`` (0 where absent), optional ``group_id`` / ``current_grid_id`` /
+    types, ``key_households`` (0 where absent or blank), optional ``group_id`` / ``current_grid_id`` /
     ``building`` / ``door``, and ``x``/``y`` in metres. ``attrs`` carries ``source``,
     ``header_mapping`` ({header as written: field}), ``read`` (encoding, separator, sheet, header line)
     and ``warnings`` (each also issued as a :class:`RegisterWarning`).
@@ -528,6 +528,9 @@ def read_homes(path: str | Path = SHIHE_GPKG, *, layer: str = "homes", crs: str 
             _text_column(df, name, col, required=False)
     if "key_households" not in df.columns:
         df["key_households"] = 0
+    else:  # optional: a blank cell means none, as the template says
+        blank = df["key_households"].isna() | df["key_households"].astype(str).str.strip().eq("")
+        df["key_households"] = df["key_households"].where(~blank, 0)
     for name in HOME_COUNTS:
         _count_column(df, name, col)
 
