@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -178,3 +179,22 @@ def test_cli_validate_says_how_it_read_the_file(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "编码 encoding gb18030" in out.stdout and "分隔符 separator ';'" in out.stdout
     assert "村（社区） → unit_id" in out.stdout
+
+
+DATA = Path(__file__).parent / "data" / "registers"
+
+
+@pytest.mark.parametrize("name", ["homes_cn.xls", "homes_cn.ods"])
+def test_workbooks_saved_by_libreoffice(name):
+    with pytest.warns(UserWarning, match="合计"):
+        homes = read_homes(DATA / name)
+    assert list(homes["home_id"]) == ["pg-001", "pg-002", "sh-001"]
+    assert list(homes["households"]) == [3, 2, 150] and list(homes["key_households"]) == [1, 0, 3]
+    assert homes["group_id"].iloc[2] == "金桥小区" and homes["door"].iloc[0] == "东街5号"
+    assert homes.attrs["read"] == {"header_line": 3, "sheet": "导出数据", "sheets": ["导出数据"]}
+
+
+def test_template_resaved_by_libreoffice():
+    homes = read_homes(DATA / "template_filled_libreoffice.xlsx")
+    assert list(homes["home_id"]) == ["pg-001", "sh-001"]
+    assert list(homes["unit_type"]) == ["village", "community"] and homes["door"].iloc[1] == "史河路12号"
