@@ -28,7 +28,8 @@ import pandas as pd
 
 from .errors import InputError, Problem
 from .paths import SHIHE_GPKG
-from .register_formats import TEXT_SUFFIXES, WORKBOOK_SUFFIXES, count_known_headers, map_headers, read_text, read_workbook
+from .register_formats import (TEXT_SUFFIXES, WORKBOOK_SUFFIXES, count_known_headers, map_headers, read_text,
+                               read_workbook)
 
 METRIC_CRS = "EPSG:4548"  # CGCS2000 / 3-degree Gauss-Kruger CM 117E, for lon/lat input near 叶集
 LONLAT_CRS = "EPSG:4490"  # CGCS2000 lon/lat, assumed for lon/lat input without --crs

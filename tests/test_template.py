@@ -51,7 +51,8 @@ def test_filled_template_validates(template, tmp_path):
     ws = wb[DATA_SHEET]
     ws.append(["pg-001", "pinggang", "村", 3, 2, None, "zu1", "pinggang-g01", None, None, 115.90012, 31.85003])
     ws.append(["pg-002", "pinggang", "村", 1, 1, 1, "zu1", "pinggang-g01", None, "东街5号", 115.90042, 31.85011])
-    ws.append(["sh-001", "shihe", "社区", MAX_HOUSEHOLDS_PER_HOME, 120, 0, "jinqiao", None, "3栋", None, 115.9102, 31.8521])
+    ws.append(["sh-001", "shihe", "社区", MAX_HOUSEHOLDS_PER_HOME, 120, 0, "jinqiao", None, "3栋", None,
+               115.9102, 31.8521])
     filled = tmp_path / "已填写.xlsx"
     wb.save(filled)
     homes = read_homes(filled)
