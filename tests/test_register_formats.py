@@ -198,3 +198,28 @@ def test_template_resaved_by_libreoffice():
     homes = read_homes(DATA / "template_filled_libreoffice.xlsx")
     assert list(homes["home_id"]) == ["pg-001", "sh-001"]
     assert list(homes["unit_type"]) == ["village", "community"] and homes["door"].iloc[1] == "史河路12号"
+
+
+@pytest.mark.parametrize("kind", ["gbk_csv", "xlsx"])
+def test_partition_end_to_end_on_a_chinese_register(tmp_path, shihe_homes, kind):
+    """Two units of the embedded data, exported as a 村委 would: Chinese headers, lon/lat, GBK or Excel."""
+    import pandas as pd
+
+    sub = shihe_homes[shihe_homes["unit_id"].isin(["donglou", "synth_c1"])].to_crs("EPSG:4490")
+    frame = pd.DataFrame({"住户编号": sub["home_id"], "村（社区）": sub["unit_id"], "类型": "社区",
+                          "户 数": sub["households"], "常住户数": sub["resident_households"],
+                          "五必访户数": sub["key_households"], "村民组/小区": sub["group_id"],
+                          "经度": sub.geometry.x.round(7), "纬度": sub.geometry.y.round(7)})
+    if kind == "gbk_csv":
+        path = tmp_path / "登记册.csv"
+        frame.to_csv(path, index=False, encoding="gbk", sep=";")
+    else:
+        path = tmp_path / "登记册.xlsx"
+        frame.to_excel(path, index=False, sheet_name="导出", engine="openpyxl")
+    out = tmp_path / "out" / "plan.csv"
+    result = subprocess.run([sys.executable, "-m", "gridsim", "partition", str(path), "--out", str(out),
+                             "--workers", "1"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    plan = pd.read_csv(out)
+    assert sorted(plan["home_id"]) == sorted(sub["home_id"])
+    assert plan["grid_id"].notna().all()
