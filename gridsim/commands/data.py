@@ -9,8 +9,9 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="校验住户登记册 (validate a homes register)",
                        description="校验住户登记册，列出每一处问题（文件、行、字段）。Validate a homes register.")
-    p.add_argument("homes", help="住户登记册 .gpkg / .geojson / .csv (homes register)")
-    p.add_argument("--layer", default="homes", help="GeoPackage 图层名 (layer), 默认 homes")
+    p.add_argument("homes", help="住户登记册 .gpkg / .geojson / .xlsx / .xls / .csv (homes register)")
+    p.add_argument("--layer", default="homes",
+                   help="GeoPackage 图层名或工作表名 (layer or sheet), 默认 homes（工作簿无此表时读第一个工作表）")
     p.add_argument("--crs", default=None, help="坐标系，如 EPSG:4548 或 EPSG:4490 (CRS of x/y or geometry)")
     p.set_defaults(handler=_validate)
 
@@ -28,9 +29,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _validate(args) -> int:
-    from ..registers import read_homes
+    import warnings
 
-    homes = read_homes(args.homes, layer=args.layer, crs=args.crs)
+    from ..registers import RegisterWarning, read_homes
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RegisterWarning)  # printed below, once, without a source line
+        homes = read_homes(args.homes, layer=args.layer, crs=args.crs)
+    read = homes.attrs.get("read", {})
+    how = [f"{label} {read[key]!r}" if key == "separator" else f"{label} {read[key]}"
+           for key, label in (("sheet", "工作表 sheet"), ("encoding", "编码 encoding"),
+                              ("separator", "分隔符 separator"), ("header_line", "表头行 header line"))
+           if key in read]
+    if how:
+        print("读取 (read): " + ", ".join(how))
+    mapping = homes.attrs.get("header_mapping", {})
+    if mapping:
+        print("列名对应 (header mapping): " + ", ".join(f"{' '.join(h.split())} → {f}" for h, f in mapping.items()))
+    for message in homes.attrs.get("warnings", []):
+        print(f"警告 (warning): {message}")
     by = homes.groupby(["unit_type"]).agg(units=("unit_id", "nunique"), homes=("home_id", "size"),
                                           households=("households", "sum"),
                                           resident=("resident_households", "sum"))
