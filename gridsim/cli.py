@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "gridsim.commands.partition",
     "gridsim.commands.budget",
     "gridsim.commands.report",
+    "gridsim.commands.roster",
 )
 
 
