@@ -48,7 +48,7 @@ UNIT_COLUMNS = (
     ("resident_households", "常住户数", 8),
     ("key_households", "五必访户数", 8),
     ("homes", "楼栋/房屋数", 8),
-    ("coverage", "覆盖范围（村民组/小区、楼栋/门牌）", 44),
+    ("coverage", "覆盖范围（村民组/小区、楼栋/门牌）", 52),
     ("leader_name", "姓名", 9),
     ("leader_phone", "电话", 13),
     ("worker_name", "姓名", 9),
@@ -69,6 +69,9 @@ SUMMARY_COLUMNS = (
 COUNTS = ("households", "resident_households", "key_households", "homes")
 TITLE_ROWS = 4  # title, subtitle, two header rows
 LINE_HEIGHT = 15.0  # points per text line at 10.5 pt
+#: separator of listed homes: a comma and a space, so a wrapped line breaks between items, never inside
+#: an id (LibreOffice breaks long runs joined by 、 anywhere)
+LIST_SEP = ", "
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,8 @@ _TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
 
 
 def compress(labels) -> str:
-    """Labels in natural order with runs of consecutive numbers shown as ranges: ``h001–h004、h007``."""
+    """Labels in natural order with runs of consecutive numbers shown as ranges: ``h001~h004, h007``
+    (an ASCII tilde, where no line breaks, rather than a dash, where LibreOffice and Excel may break)."""
     parsed = []
     for label in {str(x) for x in labels}:
         m = _TRAILING_NUMBER.match(label)
@@ -103,12 +107,12 @@ def compress(labels) -> str:
     out = []
     for prefix, lo, hi, first, last in runs:
         if hi - lo >= 2:
-            out.append(f"{first}–{last}")
+            out.append(f"{first}~{last}")
         elif hi - lo == 1:
-            out.append(f"{first}、{last}")
+            out.append(f"{first}{LIST_SEP}{last}")
         else:
             out.append(first)
-    return "、".join(out)
+    return LIST_SEP.join(out)
 
 
 def _home_labels(homes: pd.DataFrame) -> pd.Series:
@@ -140,7 +144,7 @@ def _detail(part: pd.DataFrame, whole: pd.DataFrame) -> str:
             out.append(f"{word} {compress(doors)}" if len(doors) else word)
         else:
             out.append(word)
-    return "、".join(out)
+    return LIST_SEP.join(out)
 
 
 def _natural(label) -> tuple:
@@ -149,8 +153,8 @@ def _natural(label) -> tuple:
 
 
 def grid_coverage(plan: Plan, groups=None) -> dict[str, str]:
-    """grid_id → the 村民组/小区 it covers, one line each: ``名称（全部，N 栋）`` for a whole group, else
-    ``名称：楼栋/房屋（N 栋）``. Group names come from ``groups`` (``group_id``, ``name``) when given,
+    """grid_id → the 村民组/小区 it covers, one line each: ``名称（全部 N 栋）`` for a whole group, else
+    ``名称（N 栋）：楼栋/房屋``. Group names come from ``groups`` (``group_id``, ``name``) when given,
     else the group ids; a register without ``group_id`` lists the homes themselves."""
     homes = pd.DataFrame(plan.homes).drop(columns=["geometry"], errors="ignore").copy()
     homes["grid_id"] = plan.assignment.to_numpy(dtype=object)
@@ -173,10 +177,10 @@ def grid_coverage(plan: Plan, groups=None) -> dict[str, str]:
             name = names.get(key, key) if key else "未分组"
             n = len(part)
             if key and n == sizes[(unit, key)]:
-                lines.append(f"{name}（全部，{n} {word}）")
+                lines.append(f"{name}（全部 {n} {word}）")
             else:
                 whole = homes[(homes["unit_id"] == unit) & (group_key == key)]
-                lines.append(f"{name}：{_detail(part, whole)}（{n} {word}）")
+                lines.append(f"{name}（{n} {word}）：{_detail(part, whole)}")
         out[str(gid)] = "\n".join(lines)
     return out
 
@@ -233,8 +237,10 @@ def _text_width(text: str) -> int:
 
 
 def _lines(text: str, width: float) -> int:
-    """Printed lines a wrapped cell of ``width`` character units needs."""
-    return sum(max(1, math.ceil(_text_width(line) / max(width - 1, 1))) for line in str(text).split("\n"))
+    """Printed lines a wrapped cell of ``width`` character units needs, counted generously: CJK fonts
+    substituted for 宋体 run wider, and lines break only between list items."""
+    usable = max(0.8 * (width - 1), 1.0)
+    return sum(max(1, math.ceil(_text_width(line) / usable)) for line in str(text).split("\n"))
 
 
 def _widths(columns, table: pd.DataFrame) -> list[float]:
