@@ -72,6 +72,7 @@ LINE_HEIGHT = 15.0  # points per text line at 10.5 pt
 #: separator of listed homes: a comma and a space, so a wrapped line breaks between items, never inside
 #: an id (LibreOffice breaks long runs joined by 、 anywhere)
 LIST_SEP = ", "
+BUILDING_SEP = "; "  # between buildings, whose door lists use LIST_SEP
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def _detail(part: pd.DataFrame, whole: pd.DataFrame) -> str:
             out.append(f"{word} {compress(doors)}" if len(doors) else word)
         else:
             out.append(word)
-    return LIST_SEP.join(out)
+    return BUILDING_SEP.join(out)
 
 
 def _natural(label) -> tuple:
