@@ -66,6 +66,7 @@ SUMMARY_COLUMNS = (
     ("homes", "楼栋/房屋数", 8),
     ("bad_grids", "不合规网格数", 8),
 )
+BLANK_COLUMNS = ("leader_name", "leader_phone", "worker_name", "worker_phone")  # filled in by hand
 COUNTS = ("households", "resident_households", "key_households", "homes")
 TITLE_ROWS = 4  # title, subtitle, two header rows
 LINE_HEIGHT = 15.0  # points per text line at 10.5 pt
@@ -295,16 +296,16 @@ def _write_unit(ws, f: _Formats, roster: UnitRoster, plan_date: str, subdistrict
                    f"{subdistrict}　{kind}　方案日期：{plan_date}　网格 {len(table)} 个　户数 {totals['households']}　"
                    f"常住户 {totals['resident_households']}　五必访户 {totals['key_households']}", f.subtitle)
     for c, (key, header, _) in enumerate(UNIT_COLUMNS):
-        if key in ("leader_name", "leader_phone", "worker_name", "worker_phone"):
+        if key in BLANK_COLUMNS:
             ws.write(3, c, header, f.header)
         else:
             ws.merge_range(2, c, 3, c, header, f.header)
-    ws.merge_range(2, 7, 2, 8, "网格长", f.header)
-    ws.merge_range(2, 9, 2, 10, "网格员", f.header)
+    keys = [k for k, _, _ in UNIT_COLUMNS]
+    for who, first in (("网格长", "leader_name"), ("网格员", "worker_name")):
+        ws.merge_range(2, keys.index(first), 2, keys.index(first) + 1, who, f.header)
     ws.set_row(2, 20)
     ws.set_row(3, 20)
-    cov_col = [k for k, _, _ in UNIT_COLUMNS].index("coverage")
-    note_col = [k for k, _, _ in UNIT_COLUMNS].index("note")
+    cov_col, note_col = keys.index("coverage"), keys.index("note")
     for i, rec in enumerate(table.itertuples(index=False)):
         r = TITLE_ROWS + i
         row = rec._asdict()
@@ -312,8 +313,10 @@ def _write_unit(ws, f: _Formats, roster: UnitRoster, plan_date: str, subdistrict
             value = row.get(key, "")
             if key in COUNTS or key == "n":
                 ws.write_number(r, c, int(value), f.number)
-            elif key in ("coverage", "note"):
+            elif key in ("coverage", "note") and value:
                 ws.write_string(r, c, str(value), f.wrap)
+            elif key in BLANK_COLUMNS or not value:
+                ws.write_blank(r, c, None, f.text)
             else:
                 ws.write_string(r, c, str(value), f.text)
         lines = max(_lines(row["coverage"], widths[cov_col]), _lines(row["note"] or " ", widths[note_col]), 2)
@@ -415,17 +418,22 @@ def refuse_grids_across_units(path, homes: pd.DataFrame, grid: pd.Series) -> Non
     if not len(bad):
         return
     source = str(path)
-    rows = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", usecols=["home_id"])
-    row_of = {h.strip(): i + 1 for i, h in enumerate(rows["home_id"])}
+    row_of = {}  # data rows (1-based) of a CSV plan; other formats are named without rows
+    if Path(path).suffix.lower() == ".csv":
+        rows = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", usecols=["home_id"])
+        row_of = {h.strip(): i + 1 for i, h in enumerate(rows["home_id"])}
     problems = []
     for gid in bad:
         members = frame[frame["grid_id"] == gid].assign(row=lambda d: d["home_id"].map(row_of)).sort_values("row")
-        first = members.iloc[0]
-        for rec in members[members["unit_id"] != first["unit_id"]].itertuples():
-            problems.append(Problem(source, int(rec.row), "grid_id（网格编号）", gid,
-                                    f"网格 {gid} 跨越村社：住户 {rec.home_id} 属于 {rec.unit_id}，而第 {int(first['row'])} 行的"
-                                    f"住户 {first['home_id']} 属于 {first['unit_id']}（方案三(一)：网格不跨村社）"
-                                    f"（文件第 {int(rec.row) + 1} 行 line {int(rec.row) + 1}）(grid spans several units)"))
+        counts = members["unit_id"].value_counts(sort=False)
+        main_unit = counts.index[int(np.argmax(counts.to_numpy()))]  # most of its homes; the first row on a tie
+        n_main = int(counts[main_unit])
+        for rec in members[members["unit_id"] != main_unit].itertuples():
+            row = None if pd.isna(rec.row) else int(rec.row)
+            line = "" if row is None else f"（文件第 {row + 1} 行 line {row + 1}）"
+            problems.append(Problem(source, row, "grid_id（网格编号）", gid,
+                                    f"网格 {gid} 跨越村社：住户 {rec.home_id} 属于 {rec.unit_id}，而该网格另有 {n_main} 个"
+                                    f"住户属于 {main_unit}（方案三(一)：网格不跨村社）{line}(grid spans several units)"))
     shown = problems[:50]
     if len(problems) > 50:
         shown.append(Problem(source, None, "grid_id（网格编号）", None, f"另有 {len(problems) - 50} 行跨村社 (more rows)"))
