@@ -320,7 +320,7 @@ def _write_unit(ws, f: _Formats, roster: UnitRoster, plan_date: str, subdistrict
             else:
                 ws.write_string(r, c, str(value), f.text)
         lines = max(_lines(row["coverage"], widths[cov_col]), _lines(row["note"] or " ", widths[note_col]), 2)
-        ws.set_row(r, LINE_HEIGHT * lines + 4)
+        ws.set_row(r, LINE_HEIGHT * lines + 8)
     r = TITLE_ROWS + len(table)
     ws.merge_range(r, 0, r, 1, "合计", f.total)
     for c, (key, _, _) in enumerate(UNIT_COLUMNS):
