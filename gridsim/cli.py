@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "gridsim.commands.budget",
     "gridsim.commands.report",
     "gridsim.commands.template",
+    "gridsim.commands.roster",
 )
 
 

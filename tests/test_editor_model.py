@@ -255,7 +255,8 @@ def test_save_needs_explicit_choice_and_writes_violations(line_village, tmp_path
         m.save(tmp_path / "p")
     assert list(tmp_path.iterdir()) == []
     result = m.save(tmp_path / "p", allow_violations=True)
-    assert {p.name for p in tmp_path.iterdir()} == {"p.csv", "p_summary.csv", "p.gpkg", "p_violations.csv"}
+    assert {p.name for p in tmp_path.iterdir()} == {"p.csv", "p_summary.csv", "p.gpkg", "p_roster.xlsx",
+                                                     "p_violations.csv"}
     summary = pd.read_csv(tmp_path / "p_summary.csv", encoding="utf-8-sig")
     assert list(summary["网格编号 grid_id"]) == ["A", "B"] and list(summary["登记户数（社区为规划户数）households"]) == [50, 250]
     assert result.violations > 0

@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "不户内分户、不跨村社、连片；默认求最少网格，其次紧凑、保持村民组/小区完整、少调整现网格。"
                     "Partition every unit into contiguous grids within the policy's household limits.")
     p.add_argument("homes", help="住户登记册 .gpkg / .geojson / .csv (homes register)")
-    p.add_argument("--out", required=True, help="输出方案 PLAN.csv（home_id,grid_id）；同目录写出 _summary.csv 与 _report.md")
+    p.add_argument("--out", required=True,
+                   help="输出方案 PLAN.csv（home_id,grid_id）；同目录写出 _summary.csv、_report.md 与 PLAN.gpkg（网格轮廓）")
     p.add_argument("--edges", default=None, help="邻接边表 CSV home_a,home_b，替代内置邻接 (edge list replacing the built-in adjacency)")
     scen = p.add_mutually_exclusive_group()
     scen.add_argument("--scenario", default=None, help="情景 id (scenario id), 如 community_cap_400")
@@ -61,6 +62,7 @@ def _partition(args) -> int:
     result = partition(homes, graph, policy=policy, mode=args.mode, grids=args.grids, current=current,
                        seed=args.seed, time_limit=args.time_limit, workers=args.workers)
     paths = result.write(args.out)
+    paths["gpkg"] = _write_gpkg(result.plan, args)
     units = result.units
     viol = result.plan.violations()
     print(f"网格数 grids: {result.plan.n_grids()}（下界之和 lower bounds: {int(units['lower_bound'].sum())}），"
@@ -73,3 +75,13 @@ def _partition(args) -> int:
         print(f"--strict: 有 {len(viol)} 处违规 ({len(viol)} violation(s))")
         return 1
     return 0
+
+
+def _write_gpkg(plan, args) -> Path:
+    """PLAN.gpkg beside PLAN.csv: grid outlines, homes and units for QGIS (:mod:`gridsim.plan_gpkg`),
+    unit outlines from the register's ``units`` layer when it has one. Written to a temporary name in
+    the same folder and renamed (inside :func:`write_plan_gpkg`), so it is never left half-written."""
+    from ..plan_gpkg import register_layers, write_plan_gpkg
+
+    units = register_layers(args.homes, ("units",))["units"]
+    return write_plan_gpkg(plan, Path(args.out).with_suffix(".gpkg"), units=units)

@@ -20,7 +20,8 @@ What the model keeps, and why:
   neither by hand nor by repair.
 
 Saving writes ``<name>.csv`` (``home_id,grid_id``), ``<name>_summary.csv`` (one row per grid, as the
-optimizer writes it) and ``<name>.gpkg`` (dissolved grid outlines with their counts and rule status);
+optimizer writes it), ``<name>.gpkg`` (grid outlines with their counts and rule status, homes and units:
+:mod:`gridsim.plan_gpkg`) and ``<name>_roster.xlsx`` (the printable roster: :mod:`gridsim.roster`);
 a plan that breaks a rule is saved only when asked explicitly (``allow_violations=True``) and then
 ``<name>_violations.csv`` is written beside it.
 """
@@ -502,9 +503,14 @@ class EditorModel:
     # ------------------------------------------------------------------ save and load
     def save(self, path, allow_violations: bool = False) -> SaveResult:
         """Write ``<path>.csv`` (``home_id,grid_id``), ``<path>_summary.csv`` (per grid, bilingual
-        headers) and ``<path>.gpkg`` (layer ``grids``: dissolved outlines with counts and status). A plan
-        that breaks rules needs ``allow_violations=True``; then ``<path>_violations.csv`` lists them. Nothing is written when refused; files appear
+        headers), ``<path>.gpkg`` (the published plan: layers ``grids``, ``homes``, ``units``, see
+        :mod:`gridsim.plan_gpkg`) and ``<path>_roster.xlsx`` (the printable 网格划分表, see
+        :mod:`gridsim.roster`, dated today). A plan that breaks rules needs ``allow_violations=True``;
+        then ``<path>_violations.csv`` lists them. Nothing is written when refused; files appear
         together (written to temporary names, then renamed)."""
+        from ..plan_gpkg import register_layers, write_plan_gpkg
+        from ..roster import write_roster
+
         stem = Path(path)
         if stem.suffix.lower() in (".csv", ".gpkg"):
             stem = stem.with_suffix("")
@@ -517,7 +523,7 @@ class EditorModel:
                 f" (the plan breaks {len(violations)} rules; nothing saved — choose to save despite violations)")
         stem.parent.mkdir(parents=True, exist_ok=True)
         targets = {"csv": stem.with_suffix(".csv"), "summary": stem.parent / f"{stem.name}_summary.csv",
-                   "gpkg": stem.with_suffix(".gpkg")}
+                   "gpkg": stem.with_suffix(".gpkg"), "roster": stem.parent / f"{stem.name}_roster.xlsx"}
         if violations:
             targets["violations"] = stem.parent / f"{stem.name}_violations.csv"
         tmp_dir = Path(tempfile.mkdtemp(prefix=".gridsim-save-", dir=stem.parent))
@@ -526,8 +532,9 @@ class EditorModel:
             self.plan.to_csv(tmp["csv"])
             self.plan.summary().rename(columns=SUMMARY_LABELS).to_csv(tmp["summary"], index=False,
                                                                      encoding="utf-8-sig")
-            frame = self.grid_frame("all")
-            frame.to_file(tmp["gpkg"], layer="grids", driver="GPKG", engine="pyogrio")
+            write_plan_gpkg(self.plan, tmp["gpkg"], units=self._units_layer, outlines=self.outlines)
+            groups = register_layers(self.homes.attrs.get("source"), ("groups",))["groups"]
+            write_roster(self.plan, tmp["roster"], units=self._units_layer, groups=groups)
             if violations:
                 violations_frame(violations).to_csv(tmp["violations"], index=False, encoding="utf-8-sig")
             for k in tmp:
