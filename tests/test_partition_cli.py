@@ -16,6 +16,8 @@ def register_csv(tmp_path):
     homes = pd.concat([village(np.random.default_rng(3), "v1", 5), village(np.random.default_rng(4), "v2", 4,
                                                                            origin=(9000.0, 0.0))], ignore_index=True)
     homes["key_households"] = 0
+    homes["x"] += 395_900.0  # near 叶集: metres in EPSG:4548 must lie inside its area of use
+    homes["y"] += 3_525_750.0
     path = tmp_path / "homes.csv"
     homes.to_csv(path, index=False)
     return path
@@ -41,7 +43,8 @@ def test_cli_writes_plan_summary_and_report(register_csv, tmp_path, capsys):
 
 def test_cli_strict_fails_on_violations(tmp_path):
     rows = pd.DataFrame({"home_id": [f"h{i}" for i in range(30)], "unit_id": "tiny", "unit_type": "village",
-                         "households": 2, "resident_households": 1, "x": np.arange(30) * 10.0, "y": 0.0})
+                         "households": 2, "resident_households": 1, "x": 395_900.0 + np.arange(30) * 10.0,
+                         "y": 3_525_750.0})
     path = tmp_path / "tiny.csv"
     rows.to_csv(path, index=False)
     out = tmp_path / "p.csv"

@@ -165,7 +165,7 @@ def test_existing_file_is_replaced_whole_or_not_at_all(stacked, tmp_path):
     homes = gpd.read_file(path, layer="homes")
     assert homes.set_index("home_id").loc["s1", "grid_id"] == "B"
     before = path.read_bytes()
-    broken = Plan(stacked.homes, stacked.graph, [None] * stacked.n_homes)
+    broken = Plan(stacked.homes, stacked.graph, [None] * len(stacked.homes))
     with pytest.raises(GridsimError, match="未分配"):
         write_plan_gpkg(broken, path)
     assert path.read_bytes() == before
@@ -178,6 +178,8 @@ def test_partition_cli_writes_plan_gpkg(tmp_path):
 
     register = village(np.random.default_rng(11), "v7", 4)
     register["key_households"] = 0
+    register["x"] += 395_900.0  # near 叶集, inside EPSG:4548's area of use
+    register["y"] += 3_525_750.0
     csv = tmp_path / "homes.csv"
     register.to_csv(csv, index=False)
     out = tmp_path / "out" / "PLAN.csv"
