@@ -460,19 +460,19 @@ SIZE_BINS = (0, 100, 200, 300, 400, 500, np.inf)
 
 
 def visits_vs_capacity(grids: dict[str, pd.DataFrame], capacity: float, *, title: str = "") -> plt.Figure:
-    """Per grid: households against visits due per month, one panel per plan; the line is one worker's capacity."""
+    """Per grid: households against the worker's visits due per month (``visits.worker_share`` of all), one panel per plan; the line is one worker's capacity."""
     use_chinese_font()
     fig, axes = plt.subplots(1, len(grids), figsize=(6 * len(grids), 4.6), constrained_layout=True, squeeze=False,
                              sharey=True)
-    top = max(float(g["visits_due_month"].max()) for g in grids.values()) * 1.1
+    top = max(float(g["worker_visits_month"].max()) for g in grids.values()) * 1.1
     for ax, (name, g) in zip(axes.flat, grids.items()):
         for utype, colour in UNIT_TYPE_COLOURS.items():
             sel = g[g["unit_type"] == utype]
-            ax.scatter(sel["households"], sel["visits_due_month"], s=18, color=colour, alpha=0.7,
+            ax.scatter(sel["households"], sel["worker_visits_month"], s=18, color=colour, alpha=0.7,
                        label=f"{UNIT_TYPE_ZH[utype]} {utype}")
         ax.axhline(capacity, color="black", ls="--", lw=1)
         ax.text(ax.get_xlim()[0], capacity, f" 每人每月走访能力 {capacity:g} 户次", va="bottom", fontsize=8)
-        over = int((g["visits_due_month"] > capacity).sum())
+        over = int((g["worker_visits_month"] > capacity).sum())
         ax.set_title(f"{name}：{len(g)} 个网格，{over} 个超出能力")
         ax.set_xlabel("网格户数 (households)")
         ax.set_ylim(0, max(top, capacity * 1.2))
@@ -483,22 +483,29 @@ def visits_vs_capacity(grids: dict[str, pd.DataFrame], capacity: float, *, title
     return fig
 
 
-def score_histogram(distributions: dict[str, pd.DataFrame], threshold: float, *, title: str = "") -> plt.Figure:
+def score_histogram(distributions: dict[str, pd.DataFrame], policy, *, title: str = "") -> plt.Figure:
     """The distribution of monthly scores over all grid worker-months, one line per plan; the pass mark dashed.
 
-    Each grid's score shares are averaged with equal weight (every grid has a worker each month).
+    Scores move in half points. The legend gives each plan's unqualified share as the policy judges it
+    ("60分以下", with or without 60 itself: ``assessment.unqualified_boundary``). Each grid's score shares
+    are averaged with equal weight (every grid has a worker each month).
     """
+    from .assessment import is_unqualified
+
     use_chinese_font()
+    threshold = float(policy["assessment.unqualified_threshold"])
+    word = "≤" if policy["assessment.unqualified_boundary"] == "inclusive" else "<"
     fig, ax = plt.subplots(figsize=(10, 4.2), constrained_layout=True)
     palette = SERIES_COLOURS
     for i, (name, d) in enumerate(distributions.items()):
         n_grids = d["grid_id"].nunique()
-        share = d.groupby("score")["share"].sum().reindex(range(101), fill_value=0.0) / max(n_grids, 1)
-        below = share[share.index < threshold].sum()
+        share = d.groupby("score")["share"].sum().reindex(np.arange(201) / 2.0, fill_value=0.0) / max(n_grids, 1)
+        below = share[is_unqualified(share.index.to_numpy(), policy)].sum()
         ax.step(share.index, share.values * 100, where="mid", color=palette[i % len(palette)], lw=1.5,
-                label=f"{name}（低于{threshold:g}分：{below:.2%}）")
+                label=f"{name}（得分{word}{threshold:g}分即不合格：{below:.2%}）")
     ax.axvline(threshold, color="#C44E52", ls="--", lw=1)
-    ax.text(threshold, ax.get_ylim()[1] * 0.9, f" 不合格线 {threshold:g} 分", color="#C44E52", fontsize=8)
+    ax.text(threshold, ax.get_ylim()[1] * 0.9, f" 不合格线 {threshold:g} 分（{'含' if word == '≤' else '不含'}{threshold:g}分）",
+            color="#C44E52", fontsize=8)
     ax.set_yscale("log")
     ax.set_xlabel("月度考核得分（分） monthly score")
     ax.set_ylabel("占全部网格员·月的比例（%，对数刻度）")
@@ -562,11 +569,14 @@ def scenario_key_figures(results: dict, capacity: float | None = None, year: int
         for item, label in (("line:base_pay", "基础工资"), ("funder:district", "区级"), ("funder:subdistrict", "街道")):
             if item in s.index:
                 row[f"{label} P50（元/年）"] = s.loc[item, "p50"]
-        row["月不合格概率 P(unqualified month)"] = g["p_unqualified_month"].mean()
+        rates = res.assessment.rates()
+        row["月不合格比例 unqualified share"] = rates["unqualified"]
+        row["年通报批评概率 P(criticism)"] = rates["criticism"]
+        row["年终止协议概率 P(termination)"] = rates["termination"]
         row["通报批评（人次/年）criticisms"] = g["p_criticism"].sum()
         row["终止协议（人次/年）terminations"] = g["p_termination"].sum()
         if capacity is not None:
-            row["超出走访能力的网格 over capacity"] = int((g["visits_due_month"] > capacity).sum())
+            row["超出走访能力的网格 over capacity"] = int((g["worker_visits_month"] > capacity).sum())
         rows[name] = row
     return pd.DataFrame(rows).T.rename_axis("情景 scenario")
 

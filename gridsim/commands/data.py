@@ -66,6 +66,17 @@ def _policy(args) -> int:
         return 0
     pol = load_policy(args.scenario)
     print(f"情景 (scenario): {pol.scenario.id} — {pol.scenario.title}")
+    if pol.scenario.description:
+        print(" ".join(pol.scenario.description.split()))
+    changed = pol.overridden()
+    if changed:
+        print("相对基线的改动 (changes against the baseline):")
+        for key, (base, now) in changed.items():
+            p = pol.param(key)
+            print(f"  {key}（{p.label}，{p.clause}）: {base} → {now}")
+    elif pol.id != "baseline":
+        print("相对基线没有改动 (no change against the baseline)")
+    print("全部参数 (all parameters):")
     table = pol.table()
     cols = ["参数 key", "取值 value", "单位 unit", "条款 clause", "类别 kind", "基线值 baseline"]
     print(table[cols].to_string(index=False))
