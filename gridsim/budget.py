@@ -22,6 +22,7 @@ import shutil
 import tempfile
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,7 @@ LINE_LABELS = {"base_pay": "基础工资（扣分后）base pay after deductions
 FUNDER_LABELS = {"district": "区级资金 district", "subdistrict": "街道资金 subdistrict"}
 QUANTILES = (5, 20, 35, 50, 65, 80, 95)
 """Percentiles kept in the bands: the 5–95, 20–80 and 35–65 fan-chart bands and the median."""
+WORKBOOK_DATE = datetime(2024, 1, 31)  # the plan's date, as the workbook's created/modified property
 
 BUDGET_KEYS = ("publicity.adoption_rate", "training.cost_yuan_per_participant", "funding.district_share",
                "funding.district_share_publicity_training")
@@ -298,6 +300,7 @@ def _write_workbook(result: BudgetResult, path: Path, policy, grids: pd.DataFram
     import xlsxwriter
 
     wb = xlsxwriter.Workbook(str(path))
+    wb.set_properties({"created": WORKBOOK_DATE})  # fixed, so identical runs give identical bytes
     fmts = {"header": wb.add_format({"bold": True, "text_wrap": True, "valign": "top", "bg_color": "#DDEBF7"}),
             "yuan": wb.add_format({"num_format": "#,##0"}), "int": wb.add_format({"num_format": "0"}),
             "dec": wb.add_format({"num_format": "0.00"}), "pct": wb.add_format({"num_format": "0.00%"}),
