@@ -8,7 +8,7 @@ the parsed arguments and returns an exit code. Exit codes:
   read or written (permission denied, a folder where a file is due, a missing folder), named;
 * 3 internal error (a bug): one line, the traceback with ``GRIDSIM_DEBUG=1``;
 * 130 interrupted (Ctrl-C): one line, no traceback, also from partition's worker processes, which
-  leave at once and quietly; 141 the reader of our output went away (``gridsim validate … | head -1``):
+  the main process ends (see :func:`_on_sigint`); 141 the reader of our output went away (``gridsim validate … | head -1``):
   quiet, like any Unix tool killed by SIGPIPE.
 """
 
@@ -62,13 +62,22 @@ _interrupted = False
 
 
 def _on_sigint(signum, frame) -> None:
-    """Ctrl-C reaches the whole process group. A worker process (forked by partition's pool) leaves at
-    once without a traceback; the main process raises KeyboardInterrupt and reports it in one line."""
+    """Ctrl-C reaches the whole process group. A worker process (forked by partition's pool) ignores it:
+    its parent ends it. The main process ends its workers (the pool then breaks where it is awaited, a
+    safe place) or, with no workers, raises KeyboardInterrupt; main() reports either in one line.
+    Raising inside a running pool instead can land in the executor's or a fork handler's critical
+    section, print tracebacks, and hang the exit on a worker forked just after the signal."""
     global _interrupted
     if os.getpid() != _MAIN_PID:
-        os._exit(130)
+        return
     _interrupted = True
-    raise KeyboardInterrupt
+    import multiprocessing
+
+    workers = multiprocessing.active_children()
+    if not workers:
+        raise KeyboardInterrupt
+    for w in workers:
+        w.terminate()
 
 
 _MAIN_PID = os.getpid()
@@ -98,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = int(args.handler(args) or 0)
         sys.stdout.flush()  # a closed pipe shows up here, not in the interpreter's exit
-        return code
+        return _interrupt_exit() if _interrupted else code
     except GridsimError as exc:
         if os.environ.get("GRIDSIM_DEBUG"):
             raise
@@ -134,8 +143,21 @@ def _in_main_thread() -> bool:
 
 
 def _interrupt_exit() -> int:
+    _stop_workers()
     print("已中断 (interrupted)", file=sys.stderr)
     return 130
+
+
+def _stop_workers() -> None:
+    """End worker processes that outlived the interrupt (e.g. forked just after it, so they never saw
+    it); otherwise the interpreter waits for them at exit and the command hangs."""
+    import multiprocessing
+
+    children = multiprocessing.active_children()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join(timeout=5)
 
 
 def _internal_error(exc: Exception) -> int:

@@ -51,7 +51,7 @@ def _pick_layer(path: Path, wanted: str, layer: str | None) -> str | None:
     try:
         layers = [name for name, _ in pyogrio.list_layers(path)]
     except Exception as exc:
-        _fail(str(path), f"无法读取文件 (cannot read file): {type(exc).__name__}: {exc}")
+        _fail(str(path), f"无法读取文件 (cannot read file): {type(exc).__name__}: {str(exc).strip()}")
     if layer is not None:
         if layer not in layers:
             _fail(str(path), f"缺少图层 (missing layer); 可用 (available): {layers}", value=layer)
@@ -78,7 +78,7 @@ def read_geo_file(path: str | Path, crs, *, wanted: str, layer: str | None = Non
             warnings.simplefilter("ignore")
             gdf = gpd.read_file(path, layer=name, engine="pyogrio")
     except Exception as exc:  # any reader failure is one readable problem, not a traceback
-        _fail(source, f"无法读取文件或其中的几何 (cannot read the file or its geometry): {type(exc).__name__}: {exc}")
+        _fail(source, f"无法读取文件或其中的几何 (cannot read the file or its geometry): {type(exc).__name__}: {str(exc).strip()}")
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf:
         _fail(source, "文件没有几何列 (file has no geometry)", field="geometry")
     if gdf.crs is None:

@@ -57,8 +57,12 @@ def check_outputs(outputs: Iterable[str | Path], inputs: Iterable[str | Path | N
             ancestor = ancestor.parent
         if not ancestor.is_dir():
             raise GridsimError(f"{option} 的上级路径不是目录 (a parent of the output path is not a folder): {ancestor}")
-        if not os.access(ancestor, os.W_OK | os.X_OK):
-            raise GridsimError(f"没有写入权限 (permission denied): {ancestor}（{option} {out}）")
+        try:  # a real probe (os.access says yes to root even on read-only mounts); leaves no file
+            with tempfile.TemporaryFile(dir=ancestor):
+                pass
+        except OSError as exc:
+            raise GridsimError(f"无法在此写入 (cannot write here): {ancestor}: {exc.strerror or exc}（{option} {out}）"
+                               "；未写出任何文件 (nothing was written)") from None
 
 
 @dataclass
@@ -97,8 +101,13 @@ def staged(folder: str | Path) -> Iterator[Stage]:
     while not made.parent.exists() and made.parent != made:
         made = made.parent  # topmost folder this call creates, removed again on failure
     created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".gridsim-", dir=folder))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".gridsim-", dir=folder))
+    except OSError as exc:
+        if created:
+            shutil.rmtree(made, ignore_errors=True)
+        raise GridsimError(f"无法在此写入 (cannot write here): {folder}: {exc.strerror or exc}") from None
     stage = Stage(tmp, folder)
     try:
         yield stage

@@ -73,7 +73,7 @@ def _check_options(args) -> None:
 
 
 def _partition(args) -> int:
-    from ..errors import InputError, Problem
+    from ..errors import GridsimError, InputError, Problem
     from ..geography import check_homes_in_units, read_barriers, read_units
     from ..graph import build_graph, graph_from_edges
     from ..outputs import check_outputs, staged
@@ -84,6 +84,8 @@ def _partition(args) -> int:
 
     _check_options(args)
     out = Path(args.out)
+    if not out.name or out.is_dir():
+        raise GridsimError(f"--out 须为方案文件路径，如 plans/PLAN.csv (must be a plan file path), 得到 got {args.out!r}")
     check_outputs(paths_for(out).values(), [args.homes, args.edges, args.units, args.barriers, args.policy])
     homes = read_homes(args.homes, layer=args.layer, crs=args.crs)
     current = args.current
