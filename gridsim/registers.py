@@ -339,6 +339,6 @@ def _grids_within_units(df: pd.DataFrame, homes: pd.DataFrame, col: _Collector, 
             rows.append((pos, gid, unit.iat[pos], main, names))
     for pos, gid, u, main, names in rows[:listed]:
         col.add(pos, "grid_id", gid, f"网格跨越村社 {names}：本行住户属 {u}，该网格其余住户多属 {main}（三(一) 网格不跨村社）"
-                                     f" (grid spans units: this home is in {u}, most of the grid in {main})")
+                                     f" (grid spans several units: this home is in {u}, most of the grid in {main})")
     if len(rows) > listed:
         col.add(None, "grid_id", None, f"另有 {len(rows) - listed} 行网格跨越村社 (more rows in grids that span units)")
