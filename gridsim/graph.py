@@ -24,6 +24,16 @@ homes are neighbours. Two sources:
      spanning trees where it can, so boundaries tend to follow roads. (Discounting road edges in the
      compactness objective itself was tried and made grids measurably less compact, so it is not done.)
 
+  5. homes at one position: a register geocoded to the building or door plate puts several homes
+     (every flat entry of a building) on one point. Homes closer than ``same_site`` metres
+     (``SAME_SITE_M`` = 0.5 m; chains of such pairs count as one position) are collapsed into one
+     *site* at their mean position before steps 1-4, and expanded after: the homes of a site are all
+     neighbours of each other (kind ``same_site``, weight 1, length their true distance, usually 0)
+     and each is a neighbour of every home of each neighbouring site, with the kind of the site edge.
+     Those edges weigh ``1 / (size_a * size_b)``, so cutting between two positions costs 1 however
+     many homes stand there, as it does between two single homes. Without this, duplicate points
+     fall out of the triangulation and the optimizer reports them as islands.
+
 * :func:`graph_from_edges` — an edge list CSV ``home_a,home_b`` supplied by the user (e.g. from a
   parcel map). It replaces the built-in adjacency entirely; barriers are not applied. Unknown ids,
   self-loops and missing values are an :class:`~gridsim.errors.InputError` naming the row. Edges
@@ -35,7 +45,7 @@ a symmetric ``scipy.sparse`` CSR matrix for fast neighbour lookups, the edge lis
 weights, and :meth:`HomeGraph.to_networkx` where networkx is convenient.
 
 Edge weights are the cost of cutting an edge (a boundary between grids running through it). Built-in
-edges weigh 1, so compactness is the number of cut edges; an edge list may carry its own positive
+edges weigh 1 (except between stacked homes, step 5), so compactness is the number of cut edges; an edge list may carry its own positive
 ``weight`` column (e.g. shared wall length). Compactness objectives minimise the total weight cut.
 """
 
@@ -53,8 +63,9 @@ from scipy.spatial import Delaunay, QhullError, cKDTree
 
 from .errors import InputError, Problem
 
-KIND_NEAR, KIND_LINK, KIND_GIVEN = 0, 1, 2
-KIND_NAMES = {KIND_NEAR: "near", KIND_LINK: "link", KIND_GIVEN: "given"}
+KIND_NEAR, KIND_LINK, KIND_GIVEN, KIND_SAME = 0, 1, 2, 3
+KIND_NAMES = {KIND_NEAR: "near", KIND_LINK: "link", KIND_GIVEN: "given", KIND_SAME: "same_site"}
+SAME_SITE_M = 0.5  # homes closer than this (metres) share one position: one building or door plate
 
 
 @dataclass(eq=False)
@@ -67,7 +78,7 @@ class HomeGraph:
     unit_codes : int array, length n — unit of each home as a code into ``units``.
     units : array of str — unit ids.
     edges : int array (m, 2) with ``edges[:, 0] < edges[:, 1]``, each undirected edge once.
-    kind : int array (m,) — ``KIND_NEAR`` | ``KIND_LINK`` | ``KIND_GIVEN``.
+    kind : int array (m,) — ``KIND_NEAR`` | ``KIND_LINK`` | ``KIND_GIVEN`` | ``KIND_SAME``.
     crosses_road : bool array (m,).
     weight : float array (m,) — cost of cutting the edge.
     length : float array (m,) — metres (NaN for given edges without coordinates).
@@ -211,58 +222,116 @@ def _cluster_links(n: int, e: np.ndarray, length: np.ndarray, near: np.ndarray, 
     return out
 
 
+def _sites(xy: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Homes at one position: ``(site per home, site coordinates)``.
+
+    Homes within ``tol`` metres of each other are one site (chains of such pairs too); a site sits at
+    the mean of its homes. ``tol <= 0`` still merges exactly equal coordinates.
+    """
+    n = len(xy)
+    pairs = cKDTree(xy).query_pairs(max(tol, 0.0), output_type="ndarray")
+    if len(pairs) == 0:
+        return np.arange(n), xy
+    _, site = connected_components(sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n)),
+                                   directed=False)
+    size = np.bincount(site)
+    site_xy = np.column_stack([np.bincount(site, weights=xy[:, 0]), np.bincount(site, weights=xy[:, 1])]) / size[:, None]
+    return site, site_xy
+
+
+def _site_edges(xy: np.ndarray, river, trim: float, k_spacing: int, link_ratio: float,
+                max_link: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 1-4 of the module docstring on distinct positions: ``(edges i < j, kind)``."""
+    e = _delaunay_edges(xy)
+    if len(e) == 0:
+        return e, np.empty(0, dtype=np.int64)
+    length = np.hypot(*(xy[e[:, 0]] - xy[e[:, 1]]).T)
+    if river is not None:
+        keep = ~_crossing(xy, e, river)
+        e, length = e[keep], length[keep]
+    n = len(xy)
+    k = min(k_spacing, n - 1)
+    dist, _ = cKDTree(xy).query(xy, k=k + 1)
+    spacing = dist[:, 1:].mean(axis=1)
+    near = length <= trim * np.maximum(spacing[e[:, 0]], spacing[e[:, 1]])
+    # bridge clusters along the shortest Delaunay links (zero lengths are nudged so scipy keeps them)
+    w = sp.coo_matrix((np.maximum(length, 1e-6), (e[:, 0], e[:, 1])), shape=(n, n))
+    mst = minimum_spanning_tree(w).tocoo()
+    mst_e = np.sort(np.column_stack([mst.row, mst.col]), axis=1)
+    if max_link is not None:
+        mst_e = mst_e[mst.data <= max_link]
+    in_mst = np.zeros(len(e), dtype=bool)
+    if len(mst_e):
+        key = e[:, 0] * n + e[:, 1]
+        in_mst = np.isin(key, mst_e[:, 0] * n + mst_e[:, 1])
+    keep = near | in_mst | _cluster_links(n, e, length, near, link_ratio)
+    if max_link is not None:
+        keep &= near | (length <= max_link)
+    return e[keep], np.where(near[keep], KIND_NEAR, KIND_LINK)
+
+
+def _expand_sites(site: np.ndarray, se: np.ndarray, skind: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Site edges back to home edges: every home of a site with every home of each neighbouring site
+    (same kind, weight ``1 / (size_a * size_b)``), and the homes of one site with each other
+    (``KIND_SAME``, weight 1). Returns ``(edges, kind, weight)`` in local home indices."""
+    order = np.argsort(site, kind="stable")
+    size = np.bincount(site)
+    start = np.r_[0, np.cumsum(size)[:-1]]
+    a, b = se[:, 0], se[:, 1]
+    count = size[a] * size[b]
+    rep = np.repeat(np.arange(len(se)), count)
+    t = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    i = order[start[a[rep]] + t // size[b[rep]]]
+    j = order[start[b[rep]] + t % size[b[rep]]]
+    parts_e = [np.column_stack([i, j])]
+    parts_k = [skind[rep]]
+    parts_w = [1.0 / count[rep]]
+    for s in np.flatnonzero(size > 1).tolist():
+        members = order[start[s]:start[s] + size[s]]
+        u, v = np.triu_indices(size[s], 1)
+        parts_e.append(np.column_stack([members[u], members[v]]))
+        parts_k.append(np.full(len(u), KIND_SAME))
+        parts_w.append(np.ones(len(u)))
+    e = np.sort(np.vstack(parts_e), axis=1).astype(np.int64)
+    return e, np.concatenate(parts_k), np.concatenate(parts_w)
+
+
 def build_graph(homes: pd.DataFrame, barriers=None, *, trim: float = 2.5, k_spacing: int = 3,
-                link_ratio: float = 1.5, max_link: float | None = None) -> HomeGraph:
+                link_ratio: float = 1.5, max_link: float | None = None, same_site: float = SAME_SITE_M) -> HomeGraph:
     """Built-in adjacency of ``homes`` (a frame from :func:`gridsim.registers.read_homes`).
 
     ``barriers``: optional GeoDataFrame of lines with ``kind`` river|road (e.g. ``read_layer("barriers")``),
     in the same CRS as the homes' ``x``/``y``. ``trim``: keep a Delaunay edge when its length is at most
     ``trim`` times the larger local spacing of its ends. ``k_spacing``: neighbours used for local
     spacing. ``link_ratio``: how much longer than a cluster's shortest link another link to a
-    neighbouring cluster may be. ``max_link``: longest link in metres (None: no limit). See the module
-    docstring.
+    neighbouring cluster may be. ``max_link``: longest link in metres (None: no limit). ``same_site``:
+    homes closer than this many metres share one position (see "Homes at one position" in the module
+    docstring). See the module docstring.
     """
     codes, units = _unit_codes(homes)
     xy_all = homes[["x", "y"]].to_numpy(dtype=float)
     river, road = _barrier_lines(barriers)
-    parts_e, parts_k = [], []
+    parts_e, parts_k, parts_w = [], [], []
     for u in range(len(units)):
         idx = np.flatnonzero(codes == u)
-        xy = xy_all[idx]
-        e = _delaunay_edges(xy)
+        site, site_xy = _sites(xy_all[idx], same_site)
+        se, skind = _site_edges(site_xy, river, trim, k_spacing, link_ratio, max_link)
+        if len(site_xy) == len(idx):  # every home at its own position (site i is home i)
+            e, k, w = se, skind, np.ones(len(se))
+        else:
+            e, k, w = _expand_sites(site, se, skind)
         if len(e) == 0:
             continue
-        length = np.hypot(*(xy[e[:, 0]] - xy[e[:, 1]]).T)
-        if river is not None:
-            keep = ~_crossing(xy, e, river)
-            e, length = e[keep], length[keep]
-        n = len(idx)
-        k = min(k_spacing, n - 1)
-        dist, _ = cKDTree(xy).query(xy, k=k + 1)
-        spacing = dist[:, 1:].mean(axis=1)
-        near = length <= trim * np.maximum(spacing[e[:, 0]], spacing[e[:, 1]])
-        # bridge clusters along the shortest Delaunay links (zero lengths are nudged so scipy keeps them)
-        w = sp.coo_matrix((np.maximum(length, 1e-6), (e[:, 0], e[:, 1])), shape=(n, n))
-        mst = minimum_spanning_tree(w).tocoo()
-        mst_e = np.sort(np.column_stack([mst.row, mst.col]), axis=1)
-        if max_link is not None:
-            mst_e = mst_e[mst.data <= max_link]
-        in_mst = np.zeros(len(e), dtype=bool)
-        if len(mst_e):
-            key = e[:, 0] * n + e[:, 1]
-            in_mst = np.isin(key, mst_e[:, 0] * n + mst_e[:, 1])
-        keep = near | in_mst | _cluster_links(n, e, length, near, link_ratio)
-        if max_link is not None:
-            keep &= near | (length <= max_link)
-        parts_e.append(idx[e[keep]])
-        parts_k.append(np.where(near[keep], KIND_NEAR, KIND_LINK))
+        parts_e.append(idx[e])
+        parts_k.append(k)
+        parts_w.append(w)
     edges = np.vstack(parts_e) if parts_e else np.empty((0, 2), dtype=np.int64)
     kind = np.concatenate(parts_k) if parts_k else np.empty(0, dtype=np.int64)
+    weight = np.concatenate(parts_w) if parts_w else np.empty(0)
     order = np.lexsort((edges[:, 1], edges[:, 0]))
-    edges, kind = edges[order], kind[order]
+    edges, kind, weight = edges[order], kind[order], weight[order]
     length = np.hypot(*(xy_all[edges[:, 0]] - xy_all[edges[:, 1]]).T)
     on_road = _crossing(xy_all, edges, road)
-    weight = np.ones(len(edges))
     return HomeGraph(np.asarray(homes["home_id"], dtype=object), codes, units, edges, kind.astype(np.int8),
                      on_road, weight, length)
 

@@ -630,8 +630,10 @@ def read_cases(path: str | Path = SHIHE_GPKG, *, layer: str = "cases", policy=No
     return df
 
 
-def read_plan(path: str | Path, homes: pd.DataFrame) -> pd.Series:
-    """Read a ``home_id,grid_id`` plan and check it assigns every home of ``homes`` exactly once.
+def read_plan(path: str | Path, homes: pd.DataFrame, *, cross_unit_ok: bool = False) -> pd.Series:
+    """Read a ``home_id,grid_id`` plan and check it assigns every home of ``homes`` exactly once, and
+    that no grid spans two units (三(一): 网格不跨村社) — reported against the plan file and its rows.
+    ``cross_unit_ok``: accept such grids (a draft to be repaired, whose violations a Plan lists).
 
     Returns ``grid_id`` indexed like ``homes`` (in the same order).
     """
@@ -653,6 +655,32 @@ def read_plan(path: str | Path, homes: pd.DataFrame) -> pd.Series:
         col.add(None, "home_id", hid, "方案中缺少这个住户 (home missing from the plan)")
     if len(missing) > 50:
         col.add(None, "home_id", None, f"另有 {len(missing) - 50} 个住户缺失 (more homes missing)")
+    if not cross_unit_ok:
+        _grids_within_units(df, homes, col)
     col.raise_if_any("网格方案校验失败 (plan is invalid)")
     grid = df.set_index("home_id")["grid_id"]
     return pd.Series(homes["home_id"].map(grid).to_numpy(), index=homes.index, name="grid_id")
+
+
+def _grids_within_units(df: pd.DataFrame, homes: pd.DataFrame, col: _Collector, listed: int = 50) -> None:
+    """Rows of a plan whose grid also holds homes of another unit: each row not in the grid's main unit
+    (the one with most of its rows) is named, with the units the grid spans."""
+    unit = df["home_id"].map(pd.Series(homes["unit_id"].to_numpy(), index=homes["home_id"].to_numpy()))
+    ok = unit.notna() & df["grid_id"].notna()
+    spans = unit[ok].groupby(df["grid_id"][ok]).nunique()
+    wide = spans.index[spans > 1]
+    if len(wide) == 0:
+        return
+    rows = []
+    for gid in wide:
+        sel = ok & df["grid_id"].eq(gid)
+        counts = unit[sel].value_counts()
+        main = counts.index[0]
+        names = "、".join(map(str, counts.index))
+        for pos in np.flatnonzero((sel & unit.ne(main)).to_numpy()):
+            rows.append((pos, gid, unit.iat[pos], main, names))
+    for pos, gid, u, main, names in rows[:listed]:
+        col.add(pos, "grid_id", gid, f"网格跨越村社 {names}：本行住户属 {u}，该网格其余住户多属 {main}（三(一) 网格不跨村社）"
+                                     f" (grid spans several units: this home is in {u}, most of the grid in {main})")
+    if len(rows) > listed:
+        col.add(None, "grid_id", None, f"另有 {len(rows) - listed} 行网格跨越村社 (more rows in grids that span units)")

@@ -6,6 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from .options import check_scenario, whole
+
+OUTPUT_FILES = ("assessment.csv", "budget.xlsx", "grids.csv", "summary.csv")  # what write_budget writes
+LAST_YEAR = 2100  # a horizon past this is a typo, not a plan
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -19,11 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cases", default=None,
                    help="平台办件数据 (cases register), 仅用于现网格；默认内置数据的办件 (default: embedded cases)")
     p.add_argument("--scenario", default=None, help="情景 id 或 YAML 文件 (scenario), 默认 baseline")
-    p.add_argument("--draws", type=int, default=2000, help="模拟次数 (replicates), 默认 2000")
-    p.add_argument("--seed", type=int, default=0, help="随机种子 (seed), 默认 0")
+    p.add_argument("--draws", type=whole(1), default=2000, help="模拟次数 (replicates), 默认 2000")
+    p.add_argument("--seed", type=whole(0), default=0, help="随机种子 (seed), 默认 0")
     p.add_argument("--year", type=int, default=None, help="起始年份 (first year), 默认考核试行当年 (year of assessment.start)")
-    p.add_argument("--years", type=int, default=1, help="模拟年数 (years), 默认 1")
-    p.add_argument("--workers", type=int, default=None, help="线程数 (threads), 默认全部核心 (all cores)")
+    p.add_argument("--years", type=whole(1), default=1, help="模拟年数 (years), 默认 1")
+    p.add_argument("--workers", type=whole(1), default=None, help="线程数 (threads), 默认全部核心 (all cores)")
     p.add_argument("--out", required=True, help="输出目录 (output folder)")
     p.set_defaults(handler=_budget)
 
@@ -32,19 +37,19 @@ def _budget(args) -> int:
     from ..budget import simulate_budget
     from ..errors import GridsimError
     from ..graph import build_graph
+    from ..outputs import check_outputs
     from ..paths import SHIHE_GPKG
     from ..plan import Plan
     from ..policy import load_policy
     from ..registers import read_cases, read_homes, read_layer
     from ..workbook import write_budget
 
-    if args.draws < 1:
-        raise GridsimError(f"--draws 须至少为1 (must be at least 1), 得到 got {args.draws}")
-    if args.years < 1:
-        raise GridsimError(f"--years 须至少为1 (must be at least 1), 得到 got {args.years}")
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise GridsimError(f"输出路径不是目录 (output path is not a directory): {args.out}")
+    check_scenario(args.scenario)
+    check_outputs([Path(args.out) / name for name in OUTPUT_FILES], [args.homes, args.plan, args.cases, args.scenario])
     policy = load_policy(args.scenario)
+    _check_year(args, policy)
     embedded = args.homes is None
     homes = read_homes(SHIHE_GPKG if embedded else args.homes, layer=args.layer, crs=args.crs)
     graph = build_graph(homes, read_layer("barriers") if embedded else None)
@@ -68,3 +73,18 @@ def _budget(args) -> int:
         print(f"  {r['year']} {r['label']:<36s} P5 {r['p5']:>12,.0f}  P50 {r['p50']:>12,.0f}  P95 {r['p95']:>12,.0f}")
     print("已写出 (written): " + ", ".join(str(p) for p in written))
     return 0
+
+
+def _check_year(args, policy) -> None:
+    """The horizon must start no earlier than the plan's assessment trial and end by ``LAST_YEAR``."""
+    import pandas as pd
+
+    from ..errors import GridsimError
+
+    if args.year is None:
+        return
+    first = pd.Period(policy["assessment.start"], freq="M").year
+    if not first <= args.year <= LAST_YEAR - args.years + 1:
+        raise GridsimError(f"--year 须在 {first}（方案考核试行当年 the year the plan's assessment starts）与 "
+                           f"{LAST_YEAR - args.years + 1} 之间 (must be between {first} and "
+                           f"{LAST_YEAR - args.years + 1}), 得到 got {args.year}")

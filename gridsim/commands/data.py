@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .options import check_scenario, whole
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="校验住户登记册 (validate a homes register)",
@@ -24,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="重新生成合成数据 (regenerate the synthetic Shihe data set)",
                        description="用固定种子重新生成内置的合成数据 data/shihe/shihe.gpkg。")
     p.add_argument("--out", default=None, help="输出目录 (output folder), 默认 data/shihe")
-    p.add_argument("--seed", type=int, default=None, help="随机种子 (seed), 默认为内置种子")
+    p.add_argument("--seed", type=whole(0), default=None, help="随机种子 (seed), 默认为内置种子")
     p.set_defaults(handler=_synth)
 
 
@@ -64,6 +66,7 @@ def _policy(args) -> int:
         for s in list_scenarios():
             print(f"{s.id:24s} {s.title}")
         return 0
+    check_scenario(args.scenario)
     pol = load_policy(args.scenario)
     print(f"情景 (scenario): {pol.scenario.id} — {pol.scenario.title}")
     if pol.scenario.description:
