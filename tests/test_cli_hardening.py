@@ -83,7 +83,7 @@ def test_interrupt_while_writing_keeps_the_old_plan_set(register, tmp_path, monk
     out = tmp_path / "plans" / "plan.csv"
     assert main(_partition(register, "--out", str(out), "--seed", "1")) == 0
     old = _snapshot(tmp_path / "plans")
-    assert sorted(old) == ["plan.csv", "plan_report.md", "plan_summary.csv"]
+    assert sorted(old) == ["plan.csv", "plan.gpkg", "plan_report.md", "plan_summary.csv"]
 
     import gridsim.partition.report as report
 
@@ -147,7 +147,7 @@ def test_permission_denied_while_writing_is_exit_2(register, tmp_path, monkeypat
     out = tmp_path / "plan.csv"
     code = main(_partition(register, "--out", str(out)))
     err = capsys.readouterr().err
-    assert code == 2 and str(out) in err and "Permission denied" in err
+    assert code == 2 and str(out.parent) in err and "Permission denied" in err
     assert sorted(os.listdir(tmp_path)) == ["homes.csv"]
 
 

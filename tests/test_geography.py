@@ -15,6 +15,7 @@ from gridsim.errors import InputError
 from gridsim.geography import check_homes_in_units, read_barriers, read_units
 from gridsim.graph import build_graph
 from gridsim.partition import partition
+from gridsim.policy import load_policy
 from gridsim.registers import read_homes, read_plan
 
 X0, Y0 = 395_000.0, 3_525_000.0  # near 叶集 in EPSG:4548 (CGCS2000 / 3-degree GK CM 117E)
@@ -72,7 +73,8 @@ def test_river_file_in_another_crs_cuts_the_adjacency_and_the_grids(files, tmp_p
     rv = np.flatnonzero(homes["unit_id"].eq("rv").to_numpy())
     sub_n, _ = g.components()
     assert sub_n == plain.components()[0] + 1  # the river splits rv in two
-    result = partition(homes, g, seed=0, workers=1)
+    registered = load_policy("village_registered_households")  # the field is sized in households, not houses
+    result = partition(homes, g, policy=registered, seed=0, workers=1)
     assert result.plan.violations_frame().empty
     grid = result.plan.assignment
     sides = pd.Series(west[rv]).groupby(grid.iloc[rv].to_numpy()).nunique()
@@ -80,7 +82,8 @@ def test_river_file_in_another_crs_cuts_the_adjacency_and_the_grids(files, tmp_p
 
     out = tmp_path / "plan.csv"
     code = main(["partition", str(d / "homes.csv"), "--crs", "EPSG:4548", "--units", str(d / "units.shp"),
-                 "--barriers", str(d / "river.geojson"), "--out", str(out), "--strict", "--workers", "1"])
+                 "--barriers", str(d / "river.geojson"), "--out", str(out), "--strict", "--workers", "1",
+                 "--scenario", "village_registered_households"])
     assert code == 0
     plan = read_plan(out, homes)
     assert (pd.Series(west[rv]).groupby(plan.iloc[rv].to_numpy()).nunique() == 1).all()

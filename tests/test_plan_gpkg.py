@@ -178,8 +178,6 @@ def test_partition_cli_writes_plan_gpkg(tmp_path):
 
     register = village(np.random.default_rng(11), "v7", 4)
     register["key_households"] = 0
-    register["x"] += 395_900.0  # near 叶集, inside EPSG:4548's area of use
-    register["y"] += 3_525_750.0
     csv = tmp_path / "homes.csv"
     register.to_csv(csv, index=False)
     out = tmp_path / "out" / "PLAN.csv"

@@ -225,6 +225,7 @@ def _assessment_grids() -> pd.DataFrame:
     return pd.DataFrame({
         "unit_type": ["community", "community", "village", "village"],
         "households": [480, 260, 150, 90], "visits_due_month": [160, 90, 50, 30],
+        "worker_visits_month": [160, 90, 50, 30],
         "visit_load_ratio": [160 / 120, 90 / 120, 50 / 120, 30 / 120],
         "p_unqualified_month": [0.1, 0.02, 0.01, 0.0], "p_criticism": [0.3, 0.05, 0.02, 0.0],
         "p_termination": [0.2, 0.03, 0.01, 0.0]}, index=["c-g1", "c-g2", "v-g1", "v-g2"])
@@ -242,11 +243,14 @@ def test_risk_by_size_groups_grids_by_households():
 
 
 def test_score_histogram_reports_share_below_the_pass_mark():
-    dist = pd.DataFrame({"grid_id": ["a", "a", "b", "b"], "score": [50, 90, 95, 100], "share": [0.1, 0.9, 0.5, 0.5]})
-    fig = plotting.score_histogram({"方案": dist}, 60)
+    dist = pd.DataFrame({"grid_id": ["a", "a", "a", "b", "b"], "score": [50, 60, 90, 95, 100],
+                         "share": [0.1, 0.1, 0.8, 0.5, 0.5]})
+    fig = plotting.score_histogram({"方案": dist}, load_policy())
     label = fig.axes[0].get_legend().get_texts()[0].get_text()
-    assert "5.00%" in label  # one grid of two has 10 % of its months below 60
+    assert "10.00%" in label  # one grid of two has 20 % of its months at or below 60 (以下 includes 60)
     draw_strictly(fig)
+    fig = plotting.score_histogram({"方案": dist}, load_policy("boundary_exclusive"))
+    assert "5.00%" in fig.axes[0].get_legend().get_texts()[0].get_text()  # 60 itself passes
 
 
 def test_scenario_key_figures_from_real_budget_runs(data):

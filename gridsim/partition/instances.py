@@ -12,6 +12,9 @@ import numpy as np
 import pandas as pd
 
 SHAPES = ("blob", "strip", "ring")
+#: where generated units sit (metres, EPSG:4548, near 叶集): inside the CRS's area of use, so a generated
+#: register written to CSV reads back with ``--crs EPSG:4548``; ``origin`` arguments offset from here
+ORIGIN = (395_900.0, 3_525_750.0)
 
 
 def _centres(rng: np.random.Generator, k: int, shape: str, scale: float, min_gap: float) -> np.ndarray:
@@ -51,7 +54,8 @@ def village(rng: np.random.Generator, unit_id: str, groups: int, shape: str = "b
             rows.append({"home_id": f"{gid}-h{h:03d}", "unit_id": unit_id, "unit_type": "village",
                          "households": hh, "resident_households": int(rng.binomial(hh, stay)),
                          "group_id": gid, "current_grid_id": f"{gid}-c{grid}",
-                         "x": origin[0] + cx + rng.normal(0, sigma), "y": origin[1] + cy + rng.normal(0, sigma)})
+                         "x": ORIGIN[0] + origin[0] + cx + rng.normal(0, sigma),
+                         "y": ORIGIN[1] + origin[1] + cy + rng.normal(0, sigma)})
             got += hh
     return pd.DataFrame(rows)
 
@@ -79,8 +83,8 @@ def community(rng: np.random.Generator, unit_id: str, compounds: int, shape: str
             rows.append({"home_id": f"{gid}-b{b + 1:02d}", "unit_id": unit_id, "unit_type": "community",
                          "households": hh, "resident_households": int(rng.binomial(hh, occ)),
                          "group_id": gid, "current_grid_id": f"{gid}-c{grid}",
-                         "x": origin[0] + cx + (b % ncol) * 38.0 + rng.normal(0, 3),
-                         "y": origin[1] + cy + (b // ncol) * 34.0 + rng.normal(0, 3)})
+                         "x": ORIGIN[0] + origin[0] + cx + (b % ncol) * 38.0 + rng.normal(0, 3),
+                         "y": ORIGIN[1] + origin[1] + cy + (b // ncol) * 34.0 + rng.normal(0, 3)})
     return pd.DataFrame(rows)
 
 
