@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -27,17 +26,9 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-UI_UNIT = "wanfo"  # a community of about 50 buildings: small enough for fast, stable rendering
-SERVER_START_S = 60
-APP_READY_MS = 90_000
+from editor_steps import APP_READY_MS, SERVER_START_S, UI_UNIT, free_port  # tests/ui/editor_steps.py
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="需要 /usr/bin/chromium (Debian chromium not installed)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +57,7 @@ def voila_url(tmp_path_factory, ui_out_dir):
     nb = parameterize_notebook(nb, {"unit": UI_UNIT, "out_dir": str(ui_out_dir)})
     notebook = work / "editor_ui.ipynb"
     nbformat.write(nb, notebook)
-    port = _free_port()
+    port = free_port()
     log = open(work / "voila.log", "w")
     proc = subprocess.Popen(voila_command(notebook, port), env=voila_env(), cwd=work, stdout=log,
                             stderr=subprocess.STDOUT)
@@ -130,6 +121,8 @@ def no_cjk_fontconfig(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="session")
 def browser(no_cjk_fontconfig):
+    if not CHROMIUM.exists():
+        pytest.skip("需要 /usr/bin/chromium (Debian chromium not installed)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

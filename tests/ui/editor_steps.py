@@ -4,7 +4,18 @@ puts on its widgets and map features; waits are generous (the kernel answers eac
 
 from __future__ import annotations
 
+import socket
+
+UI_UNIT = "wanfo"  # a community of about 50 buildings: small enough for fast, stable rendering
+SERVER_START_S = 60
+APP_READY_MS = 90_000
 WAIT_MS = 30_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _clickable_home(page) -> str:

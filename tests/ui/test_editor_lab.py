@@ -21,8 +21,8 @@ import urllib.request
 
 import pandas as pd
 import pytest
-from conftest import APP_READY_MS, SERVER_START_S, UI_UNIT, _free_port  # tests/ui/conftest.py
-from editor_steps import WAIT_MS, _cell, _scene, _wait_fill, _wait_text  # tests/ui/editor_steps.py
+from editor_steps import (APP_READY_MS, SERVER_START_S, UI_UNIT, WAIT_MS, _cell, _scene, _wait_fill,  # tests/ui/
+                          _wait_text, free_port)
 
 NOTEBOOK = "editor_lab.ipynb"
 
@@ -43,7 +43,7 @@ def lab(tmp_path_factory):
         d.mkdir(parents=True, exist_ok=True)
     nb = parameterize_notebook(load_notebook_node(str(EDITOR_NOTEBOOK)), {"unit": UI_UNIT, "out_dir": str(out_dir)})
     nbformat.write(nb, root / NOTEBOOK)
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = {**voila_env(), "JUPYTER_CONFIG_DIR": str(state / "config"), "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
            "JUPYTERLAB_SETTINGS_DIR": str(state / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(state / "workspaces")}
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
