@@ -33,8 +33,18 @@ FONT_CSS = "gridsim-fonts.css"
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "gridsim"
+    """``$XDG_CACHE_HOME/gridsim`` (``~/.cache/gridsim``), or a folder in the temporary directory
+    where the home folder is not writable (a service account)."""
+    import tempfile
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gridsim"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        if os.access(base, os.W_OK):
+            return base
+    except OSError:
+        pass
+    return Path(tempfile.gettempdir()) / f"gridsim-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
 
 
 def font_share_dir(cache: Path | None = None) -> Path:
