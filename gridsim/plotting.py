@@ -183,14 +183,77 @@ def percentile_bands(draws: np.ndarray, periods: Sequence,
     return pd.DataFrame({"period": [str(p) for p in periods], **{f"p{p}": q[i] for i, p in enumerate(percentiles)}})
 
 
+def period_labels(periods: Sequence[str]) -> tuple[list[str], str]:
+    """Short tick labels for budget periods and the year(s) they span, for the axis label.
+
+    ``2024-01`` becomes ``1月``, ``2024Q3`` ``3季度``, ``2024`` ``2024年``; where a series runs over
+    several years, the first period of each year also carries its year (``2025年1月``). Other labels
+    are kept as they are.
+    """
+    periods = [str(p) for p in periods]
+    parsed = []
+    for p in periods:
+        if len(p) == 7 and p[4] == "-" and p[:4].isdigit() and p[5:].isdigit():
+            parsed.append((p[:4], f"{int(p[5:])}月"))
+        elif len(p) == 6 and p[4] == "Q" and p[:4].isdigit() and p[5].isdigit():
+            parsed.append((p[:4], f"{p[5]}季度"))
+        elif len(p) == 4 and p.isdigit():
+            parsed.append((p, f"{p}年"))
+        else:
+            return periods, ""
+    years = list(dict.fromkeys(y for y, _ in parsed))
+    if all(label.endswith("年") for _, label in parsed):
+        return [label for _, label in parsed], ""
+    if len(years) == 1:
+        return [label for _, label in parsed], f"{years[0]}年"
+    labels, last = [], None
+    for y, label in parsed:
+        labels.append(label if y == last else f"{y}年{label}")
+        last = y
+    return labels, f"{years[0]}–{years[-1]}年"
+
+
+def _label_width_in(label: str, fontsize: float) -> float:
+    """Rough printed width of a tick label in inches: Chinese characters 1 em, others 0.6 em."""
+    ems = sum(1.0 if ord(ch) > 0x2E80 else 0.6 for ch in label)
+    return ems * fontsize / 72
+
+
+def _tick_step(labels: Sequence[str], axis_width_in: float, fontsize: float) -> int:
+    """Every how many periods to put a tick so that the labels, set flat, leave gaps between them.
+
+    Steps that divide a year (1, 2, 3, 4, 6, 12 months) come first, so the ticks fall on the same
+    months every year.
+    """
+    widest = max((_label_width_in(t, fontsize) for t in labels), default=0.0) + fontsize / 72  # 1 em gap
+    for step in (1, 2, 3, 4, 6, 12):
+        if np.ceil(len(labels) / step) * widest <= axis_width_in:
+            return step
+    return int(np.ceil(len(labels) * widest / max(axis_width_in, 1e-6)))
+
+
+def _set_period_ticks(ax: plt.Axes, periods: Sequence[str], axis_width_in: float) -> None:
+    labels, years = period_labels(periods)
+    fontsize = matplotlib.rcParams["xtick.labelsize"]
+    fontsize = fontsize if isinstance(fontsize, (int, float)) else \
+        matplotlib.font_manager.FontProperties(size=fontsize).get_size_in_points()
+    step = _tick_step(labels, axis_width_in, fontsize)
+    ticks = np.arange(0, len(labels), step)
+    ax.set_xticks(ticks, [labels[i] for i in ticks])
+    if years:
+        ax.set_xlabel(years)
+
+
 def fan_chart(bands: pd.DataFrame, *, ax: plt.Axes | None = None, title: str = "", ylabel: str = "",
-              colour: str = "#C44E52", fan: Sequence[tuple[int, int]] = FAN_BANDS, scale: float = 1.0) -> plt.Figure:
+              colour: str = "#C44E52", fan: Sequence[tuple[int, int]] = FAN_BANDS, scale: float = 1.0,
+              legend: bool = True) -> plt.Figure:
     """A fan chart: the median line and nested percentile bands, darker towards the middle.
 
     ``bands`` has a ``period`` column and percentile columns ``p5 … p95`` (as
     :meth:`gridsim.budget.BudgetResult.fan` or :func:`percentile_bands` give them); the bands default
     to 5–95, 20–80 and 35–65, as budget offices publish them. Values are divided by ``scale`` (e.g.
-    10000 to plot 万元).
+    10000 to plot 万元). Periods are labelled short (``1月``, ``3季度``, :func:`period_labels`), the
+    year under the axis, and only as many as fit side by side without touching.
     """
     use_chinese_font()
     missing = [f"p{p}" for lo_hi in fan for p in lo_hi if f"p{p}" not in bands.columns] + \
@@ -207,27 +270,47 @@ def fan_chart(bands: pd.DataFrame, *, ax: plt.Axes | None = None, title: str = "
         ax.fill_between(x, bands[f"p{lo}"] / scale, bands[f"p{hi}"] / scale, color=colour, alpha=0.18 + 0.17 * i,
                         lw=0, label=f"P{lo}–P{hi}")
     ax.plot(x, bands["p50"] / scale, color="black", lw=1.5, label="中位数 median")
-    step = max(1, len(periods) // 12)
-    crowded = len(periods) > 12 or sum(len(p) for p in periods[::step]) * 7 > fig.get_figwidth() * 72 * 0.8
-    ax.set_xticks(x[::step], periods[::step], rotation=45 if crowded else 0)
+    # the axes' share of the figure width, less room for the y axis labels (about 0.8 in)
+    width_in = ax.get_position().width * fig.get_figwidth() - 0.8
+    _set_period_ticks(ax, periods, width_in)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="upper left")
+    if legend:
+        ax.legend(fontsize=8, loc="upper left")
     ax.grid(axis="y", alpha=0.3)
     return fig
 
 
-def fan_panels(fan: pd.DataFrame, *, ylabel: str, scale: float = 1.0, ncols: int = 2, title: str = "") -> plt.Figure:
-    """One fan chart per item (``label`` column) of a tidy band frame, e.g. one per cost line or funder."""
+def fan_panels(fan: pd.DataFrame, *, ylabel: str, scale: float = 1.0, ncols: int = 2, title: str = "",
+               sharey: bool = True) -> plt.Figure:
+    """One fan chart per item (``label`` column) of a tidy band frame, e.g. one per cost line or funder.
+
+    Small multiples: the panels share their axes (the same periods, and by default the same value
+    scale, so panels compare at a glance); period labels and the year appear only under the lowest
+    panel of each column, values only on the left column, and the band legend once, on the first panel.
+    """
     use_chinese_font()
     labels = list(dict.fromkeys(fan["label"]))
+    ncols = max(1, min(ncols, len(labels)))
     nrows = int(np.ceil(len(labels) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6 * ncols, 3.4 * nrows), constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6 * ncols, 3.2 * nrows + 0.6), constrained_layout=True,
+                             squeeze=False, sharex=True, sharey=sharey)
     palette = plt.get_cmap("tab10").colors
     for k, (ax, label) in enumerate(zip(axes.flat, labels)):
-        fan_chart(fan[fan["label"] == label], ax=ax, title=label, ylabel=ylabel, colour=palette[k % 10], scale=scale)
+        fan_chart(fan[fan["label"] == label], ax=ax, title=label, colour=palette[k % 10], scale=scale,
+                  legend=k == 0)
     for ax in list(axes.flat)[len(labels):]:
         ax.set_visible(False)
+    for k, ax in enumerate(list(axes.flat)[:len(labels)]):
+        row, col = divmod(k, ncols)
+        lowest = k + ncols >= len(labels)  # nothing drawn below it in its column
+        ax.tick_params(axis="x", labelbottom=lowest)
+        if not lowest:
+            ax.set_xlabel("")
+        if col == 0:
+            ax.set_ylabel(ylabel)
+        elif sharey:
+            ax.tick_params(axis="y", labelleft=False)
     if title:
         fig.suptitle(title)
     return fig

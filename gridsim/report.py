@@ -176,51 +176,23 @@ def execute(src: Path, dst: Path, parameters: Mapping[str, Any], timeout: float)
     return "failed", message
 
 
-CJK_FAMILY = "gridsim CJK"
-_TEXT_FONTS = 'system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial'
-_MONO_FONTS = 'Menlo, Consolas, "DejaVu Sans Mono", monospace'
-
-
-def embedded_font_css(page: str) -> str:
-    """A ``<style>`` with the CJK font cut down to the characters of ``page``, embedded as WOFF.
-
-    Readers' browsers usually have a Chinese font, but a bare machine (a server, a fresh Linux) shows
-    boxes; the figures carry their own font (:mod:`gridsim.plotting`), and this does the same for the
-    text. Only the glyphs used are kept (about 100 KB for a page), and the font comes after the
-    reader's own fonts in every list, so it only fills in the characters they lack.
-    """
-    import base64
-    import io
-    import re
-
-    from fontTools import subset
-    from fontTools.ttLib import TTFont
-
-    from .plotting import cjk_font_path
-
-    text = html.unescape(re.sub(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+", "", page))
-    chars = {ch for ch in text if ord(ch) > 127} | {chr(c) for c in range(32, 127)}
-    font = TTFont(str(cjk_font_path()))
-    options = subset.Options()
-    options.desubroutinize = True  # browsers mis-draw some glyphs of subsetted CFF fonts with subroutines
-    subsetter = subset.Subsetter(options)
-    subsetter.populate(text="".join(sorted(chars)))
-    subsetter.subset(font)
-    font.flavor = "woff"
-    buf = io.BytesIO()
-    font.save(buf)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    text_stack = f'{_TEXT_FONTS}, "{CJK_FAMILY}", sans-serif'
-    mono_stack = f'{_MONO_FONTS}, "{CJK_FAMILY}"'
-    return (f'<style>@font-face{{font-family:"{CJK_FAMILY}";src:url(data:font/woff;base64,{data}) format("woff");}}'
-            f":root{{--jp-content-font-family:{text_stack};--jp-ui-font-family:{text_stack};"
-            f"--jp-code-font-family:{mono_stack};}}"
-            f"body,table,th,td{{font-family:{text_stack};}}pre,code{{font-family:{mono_stack};}}</style>")
-
-
 def _with_font(page: str) -> str:
-    """``page`` with :func:`embedded_font_css` placed last in its head (so it wins over the template's fonts)."""
-    return page.replace("</head>", embedded_font_css(page) + "</head>", 1)
+    """``page`` with its fonts and frames placed last in its head (so they win over the template's).
+
+    The CJK font is cut down to the page's characters and embedded (:mod:`gridsim.webfont`): a reader
+    on a machine without a Chinese font still sees every heading, table header and output.
+    """
+    from .webfont import embedded_css
+
+    return page.replace("</head>", embedded_css(page) + FRAME_CSS + "</head>", 1)
+
+
+# Wide output tables scroll inside their own frame instead of running off the page (and off the paper:
+# printed, they shrink to the page width instead).
+FRAME_CSS = ("<style>.jp-OutputArea-child,.jp-OutputArea-output{min-width:0;max-width:100%;}"
+             ".jp-OutputArea-output{overflow-x:auto;}"
+             "@media print{.jp-OutputArea-output{overflow:visible;}.jp-RenderedHTMLCommon table{font-size:70%;}}"
+             "</style>")
 
 
 def to_html(ipynb: Path, dst: Path, title: str) -> Path:
@@ -231,7 +203,8 @@ def to_html(ipynb: Path, dst: Path, title: str) -> Path:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            language_code="zh")  # lang="zh": the browser picks Chinese glyph forms
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     dst.write_text(_with_font(body), encoding="utf-8")
     return dst

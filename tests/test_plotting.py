@@ -97,6 +97,83 @@ def test_fan_chart_bands_nest_around_the_median():
     draw_strictly(fig)
 
 
+def _overlapping_ticklabels(fig: plt.Figure) -> list[tuple[str, str]]:
+    """Pairs of x tick labels, on any one axes, whose rendered boxes touch or overlap."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    pairs = []
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+        boxes = sorted(((t.get_window_extent(renderer), t.get_text()) for t in labels), key=lambda b: b[0].x0)
+        pairs += [(a[1], b[1]) for a, b in zip(boxes, boxes[1:]) if a[0].x1 >= b[0].x0]
+    return pairs
+
+
+def _tidy_bands(periods, items, seed=3):
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k, item in enumerate(items):
+        draws = rng.gamma(2.0, 500.0 * (k + 1), size=(300, len(periods))).cumsum(axis=1)
+        frames.append(plotting.percentile_bands(draws, periods).assign(label=item))
+    return pd.concat(frames, ignore_index=True)
+
+
+MONTHS_2Y = [f"{y}-{m:02d}" for y in (2024, 2025) for m in range(1, 13)]
+MONTHS_3Y = [f"{y}-{m:02d}" for y in (2024, 2025, 2026) for m in range(1, 13)]
+LINES = ["网格员基本报酬 base pay", "考核奖励", "培训", "走访交通补贴", "办公经费"]
+
+
+@pytest.mark.parametrize("periods, items, ncols", [
+    (MONTHS_2Y, LINES, 2),
+    (MONTHS_3Y, LINES, 3),
+    (MONTHS_2Y[:12], LINES[:4], 4),
+    ([f"2024Q{q}" for q in range(1, 5)] + [f"2025Q{q}" for q in range(1, 5)], ["区级 district", "街道 subdistrict"], 2),
+])
+def test_small_multiples_share_axes_and_month_labels_do_not_overlap(periods, items, ncols):
+    fig = plotting.fan_panels(_tidy_bands(periods, items), ylabel="万元/月", scale=10000, ncols=ncols, title="分项")
+    assert _overlapping_ticklabels(fig) == []
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(shown) == len(items)
+    assert len({ax.get_xlim() for ax in shown}) == 1 and len({ax.get_ylim() for ax in shown}) == 1
+    # period labels only under the lowest panel of each column, and every column has them
+    ncols = min(ncols, len(items))
+    for k, ax in enumerate(shown):
+        texts = [t.get_text() for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+        lowest = k + ncols >= len(items)
+        assert bool(texts) == lowest, (k, texts)
+        if lowest:
+            assert texts[0].endswith(("1月", "1季度")) and "2024年" in texts[0] + ax.get_xlabel()  # the year shown
+            assert all(len(t) <= 9 for t in texts)  # short labels, not 2024-07
+    draw_strictly(fig)
+
+
+def test_single_fan_chart_labels_every_month_of_a_year_without_overlap():
+    bands = _tidy_bands(MONTHS_2Y[:12], ["总计"])
+    fig = plotting.fan_chart(bands, title="经费需求", ylabel="万元/月", scale=10000)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == [f"{m}月" for m in range(1, 13)] and fig.axes[0].get_xlabel() == "2024年"
+    assert _overlapping_ticklabels(fig) == []
+    plt.close(fig)
+
+
+def test_overlap_check_sees_crowded_labels():
+    """The check can fail: every month of three years, labelled in full, on one panel's width."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.set_xticks(range(36), MONTHS_3Y)
+    assert len(_overlapping_ticklabels(fig)) > 10
+    plt.close(fig)
+
+
+def test_period_labels_are_short_and_carry_the_year():
+    assert plotting.period_labels(["2024-01", "2024-02"]) == (["1月", "2月"], "2024年")
+    assert plotting.period_labels(["2024-12", "2025-01", "2025-02"]) == (["2024年12月", "2025年1月", "2月"], "2024–2025年")
+    assert plotting.period_labels(["2024Q4", "2025Q1"]) == (["2024年4季度", "2025年1季度"], "2024–2025年")
+    assert plotting.period_labels(["2024", "2025"]) == (["2024年", "2025年"], "")
+    assert plotting.period_labels(["上半年", "下半年"]) == (["上半年", "下半年"], "")
+
+
 def test_fan_chart_rejects_bad_input():
     with pytest.raises(ValueError):
         plotting.percentile_bands(np.zeros((10, 5)), ["a", "b"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 
 import nbformat
 import pytest
@@ -179,3 +180,18 @@ def test_html_pages_carry_a_font_with_every_chinese_character_they_use(tmp_path)
     needed = {ch for ch in "史河街道经费需求（万元）网格员走访：五必访"}
     assert all(ord(ch) in cmap for ch in needed)
     assert ord("鬱") not in cmap  # cut down to the page's characters, not the whole font
+
+
+def test_page_font_comes_first_for_non_ascii_on_every_text_element():
+    from gridsim import webfont
+
+    page = ('<html><head></head><body><h1 title="提示">标题</h1><th>表&#22836;</th>'
+            '<script>var s = {"label": "\\u7ecf\\u8d39"};</script><img src="data:image/png;base64,5Lit5paH"></body></html>')
+    chars = webfont.page_characters(page)
+    assert {"提", "示", "标", "题", "表", "头", "经", "费"} <= chars  # titles, entities, JSON escapes
+    assert not any(ord(c) < 128 for c in chars)
+    css = report._with_font(page)
+    assert 'unicode-range:U+0080-10FFFF' in css  # ASCII stays with the reader's own fonts
+    for rule in re.findall(r"font-family:([^;!}]+)", css.split("@font-face", 1)[1].split("}", 1)[1]):
+        assert rule.strip().startswith('"gridsim CJK"'), rule
+    assert re.search(r":is\([^)]*\bh1\b[^)]*\bth\b[^)]*\)", css) and ":is(pre," in css

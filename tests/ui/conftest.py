@@ -7,11 +7,15 @@
   until Voila answers.
 * Every page routes all requests: anything not addressed to 127.0.0.1 is aborted and recorded, and the
   test fails at teardown if there was any (the editor must work offline).
+* The browser sees no CJK font even where the machine has one: it gets its own fontconfig file listing
+  only the system fonts without Chinese glyphs (:func:`no_cjk_fontconfig`), so every page is seen as on
+  a bare machine, where only the fonts the pages bring can draw Chinese.
 """
 
 from __future__ import annotations
 
-import socket
+import os
+import shutil
 import subprocess
 import time
 import urllib.request
@@ -22,17 +26,9 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-UI_UNIT = "wanfo"  # a community of about 50 buildings: small enough for fast, stable rendering
-SERVER_START_S = 60
-APP_READY_MS = 90_000
+from editor_steps import APP_READY_MS, SERVER_START_S, UI_UNIT, free_port  # tests/ui/editor_steps.py
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="需要 /usr/bin/chromium (Debian chromium not installed)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +57,7 @@ def voila_url(tmp_path_factory, ui_out_dir):
     nb = parameterize_notebook(nb, {"unit": UI_UNIT, "out_dir": str(ui_out_dir)})
     notebook = work / "editor_ui.ipynb"
     nbformat.write(nb, notebook)
-    port = _free_port()
+    port = free_port()
     log = open(work / "voila.log", "w")
     proc = subprocess.Popen(voila_command(notebook, port), env=voila_env(), cwd=work, stdout=log,
                             stderr=subprocess.STDOUT)
@@ -92,12 +88,46 @@ def voila_url(tmp_path_factory, ui_out_dir):
         log.close()
 
 
+def _fc_files(*pattern: str, env: dict | None = None) -> set[str]:
+    out = subprocess.run(["fc-list", *pattern, "--format", "%{file}\\n"], capture_output=True, text=True,
+                         env=env, check=True).stdout
+    return {line for line in out.splitlines() if line}
+
+
 @pytest.fixture(scope="session")
-def browser():
+def no_cjk_fontconfig(tmp_path_factory) -> dict:
+    """Environment for a browser that sees only the system fonts without Chinese glyphs.
+
+    The font files are linked into one folder, which a fontconfig file of its own lists (with its own
+    cache folder). Checked: ``fc-list`` under that environment finds no font for 网 or 史.
+    """
+    if shutil.which("fc-list") is None:
+        pytest.skip("需要 fc-list (fontconfig)")
+    work = tmp_path_factory.mktemp("fontconfig")
+    fonts = work / "fonts"
+    fonts.mkdir()
+    cjk = _fc_files(":charset=7f51") | _fc_files(":lang=zh-cn")
+    for i, path in enumerate(sorted(_fc_files() - cjk)):
+        (fonts / f"{i:03d}_{Path(path).name}").symlink_to(path)
+    conf = work / "fonts.conf"
+    conf.write_text(f'''<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd">
+<fontconfig><dir>{fonts}</dir><cachedir>{work / "cache"}</cachedir>
+<include ignore_missing="yes">/etc/fonts/conf.d</include></fontconfig>''', encoding="utf-8")
+    env = {**os.environ, "FONTCONFIG_FILE": str(conf)}
+    assert _fc_files(env=env), "no font left for the browser"
+    assert not _fc_files(":charset=7f51", env=env) and not _fc_files(":charset=53f2", env=env)
+    return env
+
+
+@pytest.fixture(scope="session")
+def browser(no_cjk_fontconfig):
+    if not CHROMIUM.exists():
+        pytest.skip("需要 /usr/bin/chromium (Debian chromium not installed)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
+                               env=no_cjk_fontconfig)
         yield b
         b.close()
 

@@ -5,8 +5,7 @@ map features; waits are generous (the kernel answers each click), never fixed sl
 from __future__ import annotations
 
 import pytest
-
-WAIT_MS = 30_000
+from editor_steps import WAIT_MS, _cell, _click_inside, _scene, _wait_fill, _wait_text  # tests/ui/editor_steps.py
 
 
 @pytest.fixture(scope="module")
@@ -15,61 +14,6 @@ def homes(ui_unit):
 
     h = read_homes()
     return h[h["unit_id"] == ui_unit].set_index("home_id")
-
-
-def _clickable_home(page) -> str:
-    """A home marker not covered by another one (markers of a compound overlap at the opening zoom)."""
-    home = page.evaluate("""() => {
-        for (const p of document.querySelectorAll('path.gs-home')) {
-            const r = p.getBoundingClientRect();
-            if (r.width === 0) continue;
-            const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
-            if (top === p) return [...p.classList].find(c => c.startsWith('gs-home-')).slice(8);
-        }
-        return null;
-    }""")
-    assert home, "no home marker is clickable"
-    return home
-
-
-def _click_inside(page, selector: str) -> None:
-    """Click a pixel where the element itself is on top (a polygon's box centre may lie outside it)."""
-    point = page.evaluate("""sel => {
-        const el = document.querySelector(sel);
-        el.scrollIntoView({block: 'center'});
-        const r = el.getBoundingClientRect();
-        for (let i = 1; i < 12; i++) for (let j = 1; j < 12; j++) {
-            const x = r.x + r.width * i / 12, y = r.y + r.height * j / 12;
-            if (document.elementFromPoint(x, y) === el) return [x, y];
-        }
-        return null;
-    }""", selector)
-    assert point, f"nothing of {selector} is clickable"
-    page.mouse.click(*point)
-
-
-def _scene(page, homes) -> dict:
-    """A clickable home of the UI unit, its grid, and another grid of the unit to move it to."""
-    home = _clickable_home(page)
-    source = homes.loc[home, "current_grid_id"]
-    target = sorted(g for g in homes["current_grid_id"].unique() if g != source)[0]
-    return {"home": home, "households": int(homes.loc[home, "households"]), "source": source, "target": target}
-
-
-def _cell(page, grid: str, cls: str) -> str:
-    return page.inner_text(f".gs-table-box tr[data-grid='{grid}'] td.{cls}").strip()
-
-
-def _wait_text(page, selector: str, text: str) -> None:
-    page.wait_for_function(
-        "([sel, text]) => { const e = document.querySelector(sel); return e && e.textContent.trim() === text; }",
-        arg=[selector, text], timeout=WAIT_MS)
-
-
-def _wait_fill(page, home: str, colour: str) -> None:
-    page.wait_for_function(
-        "([sel, c]) => { const e = document.querySelector(sel); return e && e.getAttribute('fill') === c; }",
-        arg=[f"path.gs-home-{home}", colour], timeout=WAIT_MS)
 
 
 def test_click_move_see_table_and_colour_then_undo(app_page, homes):
