@@ -63,8 +63,10 @@ def _policy(args) -> int:
     from ..policy import list_scenarios, load_policy
 
     if args.list:
-        for s in list_scenarios():
-            print(f"{s.id:24s} {s.title}")
+        scenarios = list_scenarios()
+        width = max(len(s.id) for s in scenarios) + 2
+        for s in scenarios:
+            print(f"{s.id:{width}s} {s.title}")
         return 0
     check_scenario(args.scenario)
     pol = load_policy(args.scenario)
