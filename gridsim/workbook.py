@@ -92,6 +92,10 @@ def _write_sheet(wb, name: str, df: pd.DataFrame, columns: dict, fmts: dict) -> 
         width = max([_display_width(header)] + [_display_width(_shown(v, kind)) for v in values[:500]])
         ws.set_column(j, j, min(max(width + 2, 8), 60))
     ws.freeze_panes(1, 0)
+    ws.set_paper(9)  # A4, landscape, one page wide, the header row on every page: finance prints these
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(0)
 
 
 def write_budget(result: BudgetResult, out_dir: str | Path, policy) -> list[Path]:
