@@ -250,10 +250,12 @@ def collect_workbooks(scen_dir: Path, since: float) -> list[Path]:
 
 
 def _listed_files(scen_dir: Path) -> list[str]:
-    """Workbooks beside the notebooks, then the CSVs under ``files/``, as paths relative to the scenario folder."""
+    """Workbooks beside the notebooks, then what the notebooks published under ``files/`` (CSVs, the plan's
+    GeoPackage and roster workbook), as paths relative to the scenario folder."""
     books = sorted(p.name for p in scen_dir.glob("*.xlsx"))
-    csvs = sorted(p.relative_to(scen_dir).as_posix() for p in (scen_dir / FILES_DIR).glob("**/*.csv"))
-    return books + csvs
+    published = sorted(p.relative_to(scen_dir).as_posix() for pattern in ("**/*.csv", "**/*.gpkg", "**/roster.xlsx")
+                       for p in (scen_dir / FILES_DIR).glob(pattern))
+    return books + published
 
 
 def _previous_seconds(scen_dir: Path) -> dict[str, float]:
