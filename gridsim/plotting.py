@@ -144,11 +144,12 @@ def household_distributions(plan) -> plt.Figure:
         ax.set_xlim(0, hi * 1.15)
         for lim in rules.limits:
             ax.axvline(lim.value, color="black", ls="--", lw=1)
-            ax.text(lim.value, ax.get_ylim()[1] * 0.95, f" {lim.label}", fontsize=8, va="top")
+            ax.text(lim.value, ax.get_ylim()[1] * 0.97, f"{'上限' if lim.upper else '下限'} {lim.value} ",
+                    fontsize=8, va="top", ha="right", rotation=90)
         ax.set_title(f"{UNIT_TYPE_ZH[utype]}：每个网格的户数（{len(t)} 个网格）")
         ax.set_xlabel("户数 (households per grid)")
         ax.set_ylabel("网格数 (grids)")
-        ax.legend(fontsize=8, loc="upper right")
+        ax.legend(fontsize=7, loc="center right", framealpha=0.9)
     return fig
 
 
