@@ -13,7 +13,7 @@ endif
 
 STAMP := .install-stamp
 
-.PHONY: help install report test test-ui bench data clean
+.PHONY: help install report test test-ui bench data mutate clean
 
 help:
 	@echo "make install   安装 (install the package with all extras into .venv or the active env)"
@@ -21,6 +21,7 @@ help:
 	@echo "make test      测试 (pytest + nbval)"
 	@echo "make test-ui   浏览器测试 (Playwright + Chromium, installs Chromium if missing)"
 	@echo "make bench     基准 (benchmarks/)"
+	@echo "make mutate    变异测试 (mutmut on the rule modules, 1 worker, slow; results in benchmarks/mutation/)"
 	@echo "make data      重新生成合成数据 (regenerate data/shihe from the fixed seed)"
 
 .venv/bin/python:
@@ -45,6 +46,11 @@ test-ui: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# one worker (shared machine); MUTATE_ARGS may name mutants, e.g. MUTATE_ARGS='"gridsim.pay*"'
+mutate: $(STAMP)
+	$(PY) -m mutmut run --max-children 1 $(MUTATE_ARGS) || true
+	$(PY) benchmarks/mutation/summarize.py
 
 data: $(STAMP)
 	$(PY) -m gridsim synth --out data/shihe

@@ -1,8 +1,21 @@
-"""Shared fixtures: the embedded register is read once per session (it is validated on read)."""
+"""Shared fixtures: the embedded register is read once per session (it is validated on read).
+
+Hypothesis profiles: ``ci`` (the default) is derandomized — the same examples on every run and machine,
+so a failure in CI is a failure on the next run too; ``dev`` (``HYPOTHESIS_PROFILE=dev``) draws fresh
+random examples, ten times as many, for a longer local search for counterexamples. Property tests that
+state no ``max_examples`` of their own take the profile's.
+"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, max_examples=10, print_blob=True)
+settings.register_profile("dev", derandomize=False, deadline=None, max_examples=100, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,7 @@ def _check_conserved_and_legal(homes, result):
             assert any(d.unit_id == unit.unit_id for d in result.diagnoses)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), groups=st.integers(2, 12), shape=st.sampled_from(SHAPES))
 def test_generated_villages(seed, groups, shape):
     homes = village(np.random.default_rng(seed), "v", groups, shape)
@@ -64,7 +64,7 @@ def test_generated_villages(seed, groups, shape):
         assert unit.grids <= unit.lower_bound + 1
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), compounds=st.integers(1, 6), shape=st.sampled_from(SHAPES))
 def test_generated_communities(seed, compounds, shape):
     homes = community(np.random.default_rng(seed), "c", compounds, shape)
@@ -179,7 +179,7 @@ def test_scenario_limits_change_the_plan():
         assert (s["households"] <= 400).all()
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), m=st.integers(1, 4))
 def test_fewest_takes_one_more_grid_when_the_lower_bound_cannot_be_met(seed, m):
     """A lane of ``m`` big houses, each between two small ones (small, big, small, small, big, small, ...).
@@ -207,7 +207,7 @@ def test_fewest_takes_one_more_grid_when_the_lower_bound_cannot_be_met(seed, m):
     _check_conserved_and_legal(homes, result)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), share=st.sampled_from([0.02, 0.1, 0.3]), kind=st.sampled_from(["village", "community"]))
 def test_repair_never_moves_pinned_homes(seed, share, kind):
     rng = np.random.default_rng(seed)

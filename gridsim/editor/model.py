@@ -587,8 +587,10 @@ class EditorModel:
         assignment = np.full(len(pts), None, dtype=object)
         counts = np.bincount(home_idx, minlength=len(pts))
         ids = grids["grid_id"].astype(str).to_numpy()
-        # a home on a shared edge touches two polygons: it keeps the grid of its own unit drawn first
-        for h, p in zip(home_idx, poly_idx):
+        # a home on a shared edge touches two polygons: it keeps the grid drawn first in the file (the
+        # spatial index returns matches in no particular order, so order them by the polygon's row)
+        order = np.lexsort((poly_idx, home_idx))
+        for h, p in zip(home_idx[order], poly_idx[order]):
             if assignment[h] is None:
                 assignment[h] = ids[p]
         missing = np.flatnonzero(counts == 0)
