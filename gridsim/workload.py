@@ -38,8 +38,8 @@ and from them.
 
 Public API: :class:`WorkloadParams` (from a policy, checked), :func:`tour_length`, :func:`held_karp`,
 :func:`bhh_length`, :func:`grid_parts` / :func:`hours_from_parts` (per-grid quantities and their hours,
-vectorised over parameter draws), :func:`workload` (a Plan's grids → per-grid frame), :func:`tallies_hours`
-(visits and fixed duties only, for tallies without positions), :class:`WorkloadProxy` (the optimizer's
+vectorised over parameter draws), :func:`workload` (a Plan's grids → per-grid frame), :func:`tallies_parts`
+(visits only, for tallies without positions), :func:`parts_of`, :func:`hours_overload`, :class:`WorkloadProxy` (the optimizer's
 incremental estimate).
 """
 
@@ -306,35 +306,54 @@ def param_values(policy) -> dict[str, float]:
     return {k: float(policy[k]) for k in WORKLOAD_KEYS}
 
 
+def plan_parts(plan, policy=None) -> pd.DataFrame:
+    """:func:`grid_parts` of a :class:`~gridsim.plan.Plan`'s grids, indexed by ``grid_id`` (with ``unit_id``).
+    Homes without a position are an InputError naming their rows."""
+    policy = plan.policy if policy is None else policy
+    params = WorkloadParams.from_policy(policy)
+    homes = plan.homes
+    assign = plan.assignment.to_numpy(dtype=object)
+    idx = np.flatnonzero(pd.notna(assign))
+    xy = check_positions(homes, idx)
+    kv, gv, assumed = home_visits(homes, params)
+    key_home = homes["key_households"].to_numpy() > 0
+    grid = assign[idx].astype(str)
+    parts = grid_parts(xy[idx], kv[idx], gv[idx], key_home[idx], grid, params, assumed)
+    unit = pd.Series(homes["unit_id"].to_numpy(dtype=object)[idx], index=grid)
+    parts.insert(0, "unit_id", unit.groupby(level=0).first().reindex(parts.index))
+    parts.index.name = "grid_id"
+    return parts
+
+
 def workload(plan, policy=None) -> pd.DataFrame:
     """Per grid of a :class:`~gridsim.plan.Plan` (indexed by ``grid_id``): ``unit_id``, ``homes``,
     ``key_visits``, ``general_visits`` (the worker's a month), ``visit_hours``, ``tour_km``, ``walk_km``
     (by road), ``walk_hours``, ``fixed_hours``, ``hours_month``, ``ceiling_hours``, ``over_ceiling``,
     ``tour_method``. Homes without a position are an InputError naming their rows."""
     policy = plan.policy if policy is None else policy
-    params = WorkloadParams.from_policy(policy)
-    homes = plan.homes
-    assign = plan.assignment.to_numpy(dtype=object)
-    live = pd.notna(assign)
-    xy = check_positions(homes, np.flatnonzero(live))
-    kv, gv, assumed = home_visits(homes, params)
-    key_home = homes["key_households"].to_numpy() > 0
-    idx = np.flatnonzero(live)
-    parts = grid_parts(xy[idx], kv[idx], gv[idx], key_home[idx], assign[idx].astype(str), params, assumed)
+    parts = plan_parts(plan, policy)
     hours = hours_from_parts(parts, param_values(policy))
     out = parts.drop(columns=["visits", "radius_km"]).copy()
     for k in ("visit_hours", "walk_km", "walk_hours", "fixed_hours", "hours_month"):
         out[k] = hours[k]
-    out["ceiling_hours"] = params.ceiling_hours
-    out["over_ceiling"] = out["hours_month"] > params.ceiling_hours + 1e-9
-    unit = pd.Series(homes["unit_id"].to_numpy(dtype=object)[idx], index=assign[idx].astype(str))
-    out.insert(0, "unit_id", unit.groupby(level=0).first().reindex(out.index))
-    out.index.name = "grid_id"
+    out["ceiling_hours"] = float(policy["workload.ceiling_hours_month"])
+    out["over_ceiling"] = out["hours_month"] > out["ceiling_hours"] + 1e-9
     return out[["unit_id", "homes", "key_visits", "general_visits", "visit_hours", "tour_km", "walk_km",
                 "walk_hours", "fixed_hours", "hours_month", "ceiling_hours", "over_ceiling", "tour_method"]]
 
 
-def tallies_hours(tallies: pd.DataFrame, policy) -> pd.DataFrame:
+def hours_overload(parts, values: dict) -> np.ndarray:
+    """The share of a worker's visit and walking hours beyond his available hours
+    (``workload.available_hours_month``): ``max(0, hours − available) / (visit + walking hours)``, in
+    [0, 1]. Broadcasts like :func:`hours_from_parts`."""
+    h = hours_from_parts(parts, values)
+    work = h["visit_hours"] + h["walk_hours"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.maximum(h["hours_month"] - values["workload.available_hours_month"], 0.0) / work
+    return np.clip(np.where(work > 0, share, 0.0), 0.0, 1.0)
+
+
+def tallies_parts(tallies: pd.DataFrame, policy) -> pd.DataFrame:
     """Visit and fixed hours per grid from tallies alone (no positions, so no walking): what the
     assessment uses when it is given a tallies frame instead of a Plan."""
     from .visits import visit_workload
@@ -345,6 +364,14 @@ def tallies_hours(tallies: pd.DataFrame, policy) -> pd.DataFrame:
                           "visits": work["worker_visits_month"].astype(float),
                           "tour_km": 0.0, "radius_km": 0.0}, index=tallies.index)
     return parts
+
+
+def parts_of(plan, tallies: pd.DataFrame, policy) -> pd.DataFrame:
+    """Per grid of ``tallies`` (same index): :func:`plan_parts` when ``plan`` is a Plan, else
+    :func:`tallies_parts` (a tallies frame has no positions, so no walking)."""
+    if hasattr(plan, "homes") and hasattr(plan, "assignment"):
+        return plan_parts(plan, policy).reindex(tallies.index)
+    return tallies_parts(tallies, policy)
 
 
 # ---- the optimizer's incremental estimate
