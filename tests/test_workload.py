@@ -221,3 +221,19 @@ def test_partition_summary_has_hours(tmp_path, spread_village):
 def test_plan_parts_follow_the_register_order(spread_village):
     parts = plan_parts(_plan(spread_village))
     assert list(parts.index) == ["v1-g01"] and parts["homes"].iloc[0] == len(spread_village)
+
+
+def test_editor_table_shows_hours_live(spread_village):
+    from gridsim.editor.model import EditorModel
+
+    homes = spread_village.copy()
+    homes["current_grid_id"] = np.where(np.arange(len(homes)) < 360, "v1-a", "v1-b")
+    plan = _plan(homes)
+    m = EditorModel(plan, unit="v1")
+    before = m.grid_table().set_index("grid_id")["hours_month"]
+    assert before.to_numpy() == pytest.approx(workload(m.plan)["hours_month"].round(1).to_numpy())
+    m.select(["h359"])  # a house of the third hamlet, at the boundary with the fourth
+    m.move("v1-b")
+    after = m.grid_table().set_index("grid_id")["hours_month"]
+    assert after["v1-a"] < before["v1-a"] and after["v1-b"] > before["v1-b"]
+    assert after.to_numpy() == pytest.approx(workload(m.plan)["hours_month"].round(1).to_numpy())
