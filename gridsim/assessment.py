@@ -2,7 +2,9 @@
 
 From ``assessment.start`` (2024-02) each grid worker is scored monthly: 100 minus deductions from the
 rubric assumptions (``assessment.rubric.*``): missed 五必访 and general visits (the miss chance grows when
-the worker's share of the due visits passes capacity, :mod:`gridsim.visits`), late platform cases, missed
+the worker's share of the due visits passes capacity, :mod:`gridsim.visits`, or when the grid's hours a
+month — visits, walking, fixed duties, :mod:`gridsim.workload` — pass the hours a worker has,
+``workload.available_hours_month``; the larger of the two overloads counts), late platform cases, missed
 training (三(三)), and the rubric's other items (a gamma-distributed remainder rounded to the rubric's
 step ``assessment.score_step``, so scores move in half points and a score of exactly 60 happens).
 Each point costs ``assessment.deduction_pct_per_point`` percent of the month's base pay
@@ -53,6 +55,7 @@ from .errors import GridsimError
 from .pay import (base_pay_month, basis_households, pay_after_deduction, performance_pay, priced_months,
                   tallies_of, training_sessions)
 from .visits import miss_probability, overload_share, visit_workload
+from .workload import WORKLOAD_KEYS, WorkloadParams, hours_from_parts, hours_overload, param_values, parts_of
 
 BLOCK = 100
 """Replicates per random block (fixed: changing it changes the random streams)."""
@@ -64,7 +67,7 @@ ASSESSMENT_KEYS = (
     "cases.per_100_households_month", "cases.on_time_rate", "cases.mean_quality",
     "pay.performance.yuan_per_case", "pay.performance.pool_yuan_quarter", "visits.capacity_per_worker_month",
     "assessment.miss_rate_base", "assessment.other_points_mean", "assessment.worker_effect_sd",
-    "assessment.vacancy_months_after_termination", "assessment.leader_concealment_rate",
+    "assessment.vacancy_months_after_termination", "assessment.leader_concealment_rate", *WORKLOAD_KEYS,
 )
 """Parameters taken per replicate by the assessment simulation (the empirical ones with a ``range`` vary)."""
 
@@ -245,8 +248,11 @@ class AssessmentResult:
 class _Inputs:
     """The plan's fixed per-grid arrays, computed once."""
 
-    def __init__(self, tallies: pd.DataFrame, policy, periods: pd.PeriodIndex, observed: dict | None) -> None:
+    def __init__(self, tallies: pd.DataFrame, policy, periods: pd.PeriodIndex, observed: dict | None,
+                 parts: pd.DataFrame) -> None:
         self.G = len(tallies)
+        self.parts = {k: parts[k].to_numpy(float) for k in ("key_visits", "general_visits", "visits", "tour_km",
+                                                            "radius_km")}
         self.base = base_pay_month(basis_households(tallies, policy).to_numpy(), policy)
         work = visit_workload(tallies, policy)
         self.key_due = work["key_visits_month"].to_numpy()
@@ -293,7 +299,9 @@ def _run_block(inp: _Inputs, policy, periods, seed_seq: np.random.SeedSequence, 
     acc = _new_accumulators(inp.G, len(periods))
     B, G = size, inp.G
     col = {k: np.asarray(v, float).reshape(B, 1) for k, v in prm.items()}
-    overload = overload_share(inp.due[None, :], col["visits.capacity_per_worker_month"])
+    overload = np.maximum(overload_share(inp.due[None, :], col["visits.capacity_per_worker_month"]),
+                          hours_overload({k: v[None, :] for k, v in inp.parts.items()},
+                                         {k: col[k] for k in WORKLOAD_KEYS}))
     sigma = col["assessment.worker_effect_sd"]
     worker = _lognormal_effect(rng, sigma, (B, G))
     lam = col["cases.per_100_households_month"] * inp.case_households[None, :] / 100.0
@@ -399,7 +407,8 @@ def simulate_assessment(plan, policy, draws: int = 2000, seed: int = 0, *,
     """Monte Carlo of a plan's monthly assessment and pay, ``draws`` replicate horizons of ``years`` years.
 
     ``plan`` is a :class:`~gridsim.plan.Plan` (or its :meth:`~gridsim.plan.Plan.tallies`): the one source of
-    the grids' counts. ``cases`` (a cases register of the same map,
+    the grids' counts. The grids' hours (:mod:`gridsim.workload`) include walking only when ``plan`` is a
+    Plan (a tallies frame has no positions: visits and fixed duties only). ``cases`` (a cases register of the same map,
     e.g. ``read_cases()`` for today's map) makes case counts, lateness and quality the observed ones when it
     covers every simulated month; otherwise cases are simulated (Poisson at ``cases.per_100_households_month``
     on ``cases.basis`` households, lateness Binomial at ``1 - cases.on_time_rate``). Blocks of replicates
@@ -408,9 +417,10 @@ def simulate_assessment(plan, policy, draws: int = 2000, seed: int = 0, *,
     from .pay import observed_cases
 
     tallies = tallies_of(plan)
+    WorkloadParams.from_policy(policy)  # checked before any work
     periods = horizon(policy, year, years)
     observed = observed_cases(cases, tallies.index, periods) if cases is not None else None
-    inp = _Inputs(tallies, policy, periods, observed)
+    inp = _Inputs(tallies, policy, periods, observed, parts_of(plan, tallies, policy))
     seeds = block_seeds(seed, STREAM_ASSESSMENT, draws)
     arrays = {k: np.zeros((draws, len(periods), len(inp.units))) for k in ("base_paid", "performance_paid", "deducted")}
     workers = max(1, min(workers or os.cpu_count() or 1, len(seeds)))
@@ -438,6 +448,9 @@ def _result(tallies, policy, inp, periods, acc, blocks, arrays, seed, draws) -> 
     grids["visits_due_month"] = work["visits_due_month"]
     grids["worker_visits_month"] = work["worker_visits_month"]
     grids["visit_load_ratio"] = work["load_ratio"]
+    hours = hours_from_parts(inp.parts, param_values(policy))
+    grids["hours_month"] = hours["hours_month"]
+    grids["hours_overload_share"] = hours_overload(inp.parts, param_values(policy))
     grids["p_unqualified_month"] = acc["grid_unqualified"] / assessed
     grids["p_criticism"] = acc["grid_crit_years"] / (R * n_years)
     grids["p_termination"] = acc["grid_term_years"] / (R * n_years)

@@ -145,7 +145,8 @@ def simulate_budget(plan, policy=None, draws: int = 2000, seed: int = 0, *, case
     tallies = tallies_of(plan)
     violations = plan.violations_frame() if hasattr(plan, "violations_frame") else pd.DataFrame()
     todays = _is_todays_map(plan)
-    assessment = simulate_assessment(tallies, policy, draws, seed, cases=cases if todays else None, year=year,
+    assessment = simulate_assessment(plan if hasattr(plan, "tallies") else tallies, policy, draws, seed,
+                                     cases=cases if todays else None, year=year,
                                      years=years, uncertain=uncertain, workers=workers)
     periods = horizon(policy, year, years)
     priced = priced_months(periods, policy).astype(float)

@@ -2,7 +2,7 @@
 
 For each parameter the test moves its value (flips a bool, takes another option, or moves a number inside
 its valid interval) and compares a fingerprint of what the software produces — the rule violations of a
-plan, the optimizer's bounds, the money and assessment of a year under ordinary and under stressed
+plan, the optimizer's bounds, the hours a month of today's grids, the money and assessment of a year under ordinary and under stressed
 workers, the visits of a register without 五必访 households, and the validation of a cases register — with
 the baseline's. A parameter is wired in when its fingerprint differs (an input that a changed rule now
 refuses counts as a difference).
@@ -22,6 +22,7 @@ from gridsim.partition import lower_bounds
 from gridsim.plan import Plan
 from gridsim.policy import load_baseline
 from gridsim.registers import read_cases, read_homes, read_layer
+from gridsim.workload import workload
 
 UNITS = ("huayuan", "synth_c2")  # one village, one community: small and quick
 STRESS = {"assessment.other_points_mean": 60.0}  # failing workers: escalation, vacancies, the floor at zero
@@ -36,11 +37,13 @@ MOVES = {
     "escalation.levels": ("grid", "unit"),
     "assessment.criticism_unqualified_months": 1,
     "assessment.termination_unqualified_months": 2,
+    "workload.circuity": 1.4,  # halving would leave the valid interval [1, 3]
 }
 #: what else must hold for a parameter to matter at all (e.g. the pool only exists under the pool method)
 CONTEXT = {
     "pay.performance.pool_yuan_quarter": {"pay.performance.method": "pool"},
     "assessment.miss_rate_overload_elasticity": {"visits.capacity_per_worker_month": 10},
+    "workload.ceiling_applies": {"workload.ceiling_hours_month": 20.0},  # a ceiling that raises the bounds
 }
 
 
@@ -86,6 +89,7 @@ def fingerprint(policy, setting):
         out.append(crafted.violations_frame()[["rule", "grid_id", "value", "limit"]].to_csv())
         out.append(lower_bounds(homes, graph, policy=policy)[["lower_bound", "upper_bound", "feasible"]].to_csv())
         today = Plan.from_column(homes, graph, policy=policy)
+        out.append(workload(today, policy)[["hours_month", "over_ceiling"]].round(9).to_csv())
         for extra in ({}, STRESS):
             pol = policy.with_overrides(extra) if extra else policy
             r = simulate_budget(today, pol, draws=40, seed=1, years=2, uncertain=False)

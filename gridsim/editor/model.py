@@ -442,24 +442,50 @@ class EditorModel:
         return RepairResult(moved, n_before, sum(len(v) for v in after.values()), tuple(result.notes))
 
     # ------------------------------------------------------------------ reading the state
+    def grid_hours(self, gid: str) -> float:
+        """The grid's hours a month (:mod:`gridsim.workload`: visits, walking, fixed duties), recomputed
+        when its homes change (cached by its member homes, so a move recomputes only the two grids)."""
+        from ..workload import (WorkloadParams, check_positions, grid_parts, home_visits, hours_from_parts,
+                                param_values)
+
+        members = self.plan.members(gid)
+        key = (gid, members.tobytes())
+        cache = self.__dict__.setdefault("_hours_cache", {})
+        if key not in cache:
+            if "_hours_inputs" not in self.__dict__ or self._hours_inputs[0] is not self.policy:
+                params = WorkloadParams.from_policy(self.policy)
+                kv, gv, assumed = home_visits(self.homes, params)
+                self._hours_inputs = (self.policy, params, param_values(self.policy), check_positions(self.homes),
+                                      kv, gv, self.homes["key_households"].to_numpy() > 0, assumed)
+                cache.clear()
+            _, params, values, xy, kv, gv, key_home, assumed = self._hours_inputs
+            parts = grid_parts(xy[members], kv[members], gv[members], key_home[members],
+                               np.zeros(len(members), dtype=np.int64), params, assumed)
+            cache[key] = float(hours_from_parts(parts, values)["hours_month"][0]) if len(members) else 0.0
+        return cache[key]
+
     def grid_table(self, unit: str | None = None) -> pd.DataFrame:
-        """One row per grid of the unit: counts, rule status (Chinese), lock; ``counted_households`` is the
-        count the grid's limits apply to (:mod:`gridsim.grid_rules`: planned households in a community, the
-        village count basis — houses or registered households — in a village)."""
+        """One row per grid of the unit: counts, hours a month (:meth:`grid_hours`, live), rule status
+        (Chinese), lock; ``counted_households`` is the count the grid's limits apply to
+        (:mod:`gridsim.grid_rules`: planned households in a community, the village count basis — houses or
+        registered households — in a village); ``over_hours``: above ``workload.ceiling_hours_month``."""
         uid = self.unit if unit is None else unit
+        ceiling = float(self.policy["workload.ceiling_hours_month"])
         rows = []
         for gid in self.grids(uid):
             t = self.plan.tally(gid)
             vs = self._status.get(gid, [])
+            hours = self.grid_hours(gid)
             rows.append({
                 "grid_id": gid, "counted_households": t["counted_households"], "households": t["households"],
                 "resident_households": t["resident_households"],
-                "key_households": t["key_households"], "homes": t["homes"], "ok": not vs,
+                "key_households": t["key_households"], "homes": t["homes"], "hours_month": round(hours, 1),
+                "over_hours": hours > ceiling + 1e-9, "ok": not vs,
                 "status": "合规 ok" if not vs else "；".join(_short(v) for v in vs),
                 "rules": ";".join(v.rule for v in vs), "locked": gid in self.locked_grids,
             })
         cols = ["grid_id", "counted_households", "households", "resident_households", "key_households", "homes",
-                "ok", "status", "rules", "locked"]
+                "hours_month", "over_hours", "ok", "status", "rules", "locked"]
         return pd.DataFrame(rows, columns=cols)
 
     def diff(self) -> Diff:

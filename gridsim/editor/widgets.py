@@ -338,6 +338,7 @@ class EditorApp:
                 + (f"<td class='gs-count'>{r.counted_households}</td>" if counted else "")
                 + f"<td class='gs-hh'>{r.households}</td><td class='gs-res'>{r.resident_households}</td>"
                 f"<td class='gs-key'>{r.key_households}</td><td class='gs-homes'>{r.homes}</td>"
+                f"<td class='gs-hours {'gs-bad' if r.over_hours else ''}'>{r.hours_month:.1f}</td>"
                 f"<td class='gs-status {cls}'>{_esc(r.status)}</td></tr>")
         bad = int((~t["ok"]).sum())
         count_head = f"<th>{_esc(rules.ceiling.what_zh)}</th>" if counted else ""
@@ -345,7 +346,9 @@ class EditorApp:
             f"<div class='gs-note'>限值 limits: {_esc(rules.describe())}；{len(t)} 个网格，{bad} 个违反规则 "
             f"({len(t)} grids, {bad} break a rule)</div>"
             f"<table class='gs-table'><tr><th>网格 grid</th>{count_head}<th>{hh_label}</th><th>常住户 resident</th>"
-            f"<th>五必访户 key</th><th>房屋 homes</th><th>规则状态 rule status</th></tr>{''.join(rows)}</table>")
+            f"<th>五必访户 key</th><th>房屋 homes</th>"
+            f"<th title='走访、行走、固定事务；上限 {m.policy['workload.ceiling_hours_month']:g} 小时'>月工时 h/month</th>"
+            f"<th>规则状态 rule status</th></tr>{''.join(rows)}</table>")
 
     def _draw_diff(self) -> None:
         d = self.model.diff()

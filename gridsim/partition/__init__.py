@@ -23,7 +23,8 @@ for small pieces), :mod:`.run` (whole register), :mod:`.report` (outputs), :mod:
 test units).
 """
 
-from .bounds import Diagnosis, bin_packing_bound
+from .bounds import Diagnosis
+from .knapsack import bin_packing_bound
 from .run import MODES, PartitionResult, lower_bounds, partition
 from .solve import Effort
 

@@ -16,12 +16,13 @@ its own homes cannot be topped up by its neighbours however the grids are drawn 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from .knapsack import best_floor_count, bin_packing_bound
 from .problem import UnitProblem, components
+from .stranded import stranded_groups
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Diagnosis:
 
     unit_id: str
     code: str  # home_over_ceiling | unit_too_small | island | bounds_conflict | group_locked | no_legal_plan | not_found
+    # | home_over_workload | workload_bounds_conflict | workload_over_ceiling (:mod:`.workload`)
     message: str
 
 
@@ -43,33 +45,12 @@ class PieceBounds:
     lower: int
     upper: int
     oversize: np.ndarray  # local indices of homes whose ``a`` alone exceeds the ceiling
+    hours_lower: int = 0  # grids the visits need under the workload ceiling (0 when it does not apply)
 
     @property
     def standalone(self) -> bool:
         """Can this piece be at least one legal-floored grid on its own?"""
         return self.upper >= 1
-
-
-def bin_packing_bound(sizes: np.ndarray, capacity: int) -> int:
-    """Martello–Toth L2 lower bound on bins of ``capacity`` for indivisible ``sizes``.
-
-    Items larger than the capacity each count as one (oversized) bin.
-    """
-    w = np.asarray(sizes, dtype=np.int64)
-    w = w[w > 0]
-    if len(w) == 0:
-        return 0
-    if capacity <= 0:
-        return len(w)
-    best = math.ceil(w.sum() / capacity)
-    for alpha in np.unique(np.r_[0, w[w <= capacity / 2]]):
-        j1 = w > capacity - alpha
-        j2 = (w > capacity / 2) & ~j1
-        j3 = (w >= alpha) & (w <= capacity / 2)
-        spare = j2.sum() * capacity - w[j2].sum()
-        extra = max(0, math.ceil((w[j3].sum() - spare) / capacity))
-        best = max(best, int(j1.sum() + j2.sum() + extra))
-    return best
 
 
 def piece_bounds(prob: UnitProblem) -> list[PieceBounds]:
@@ -79,10 +60,11 @@ def piece_bounds(prob: UnitProblem) -> list[PieceBounds]:
     for c in np.unique(label):
         idx = np.flatnonzero(label == c)
         a, b = int(prob.a[idx].sum()), int(prob.b[idx].sum())
-        lower = max(1, bin_packing_bound(prob.a[idx], prob.A))
+        hours_lower = prob.workload.lower_bound(idx) if prob.workload is not None else 0
+        lower = max(1, bin_packing_bound(prob.a[idx], prob.A), min(hours_lower, len(idx)))
         upper = b // prob.B if prob.B > 0 else len(idx)
         upper = min(upper, len(idx))
-        out.append(PieceBounds(idx, a, b, lower, upper, idx[prob.a[idx] > prob.A]))
+        out.append(PieceBounds(idx, a, b, lower, upper, idx[prob.a[idx] > prob.A], hours_lower))
     out.sort(key=lambda p: (-p.a, int(p.homes[0])))
     return out
 
@@ -99,19 +81,6 @@ def unit_bounds(prob: UnitProblem, pieces: list[PieceBounds] | None = None) -> t
 def home_names(prob: UnitProblem, idx: np.ndarray, k: int = 5) -> str:
     ids = [str(prob.home_ids[i]) for i in idx[:k]]
     return "、".join(ids) + (f" 等 {len(idx)} 处" if len(idx) > k else "")
-
-
-def best_floor_count(a: np.ndarray, b: np.ndarray, capacity: int) -> int:
-    """The most ``b`` any set of these homes can hold with ``Σa ≤ capacity`` (0/1 knapsack)."""
-    best = np.zeros(capacity + 1, dtype=np.int64)
-    for ai, bi in zip(np.asarray(a).tolist(), np.asarray(b).tolist()):
-        if ai > capacity:
-            continue
-        if ai == 0:
-            best += bi
-            continue
-        best[ai:] = np.maximum(best[ai:], best[:-ai] + bi)
-    return int(best.max())
 
 
 def locked_groups(prob: UnitProblem) -> list[tuple[int, int, int]]:
@@ -197,6 +166,15 @@ def diagnose(prob: UnitProblem, pieces: list[PieceBounds] | None = None) -> list
         out.append(Diagnosis(u, "home_over_ceiling",
                              f"{u}：住户 {home_names(prob, over)} 单栋{a_word} {int(prob.a[over].max())} 户，超过网格上限 {prob.A} 户，"
                              f"不能户内分户，所在网格必然超限 (a single home exceeds the grid ceiling {prob.A})"))
+    if prob.workload is not None:
+        alone = prob.workload.over_alone()
+        if len(alone):
+            wl = prob.workload
+            need = wl.fixed + float(wl.visit_hours()[alone].max())
+            out.append(Diagnosis(u, "home_over_workload",
+                                 f"{u}：住户 {home_names(prob, alone)} 单处的走访加固定事务即需 {need:.1f} 小时/月，超过网格月工时"
+                                 f"上限 {wl.ceiling:g} 小时，所在网格必然超时 (a single home's visits and the fixed duties "
+                                 f"already need {need:.1f} h a month, above the workload ceiling {wl.ceiling:g} h)"))
     total_b = int(prob.b.sum())
     if total_b < prob.B:
         out.append(Diagnosis(u, "unit_too_small",
@@ -210,15 +188,19 @@ def diagnose(prob: UnitProblem, pieces: list[PieceBounds] | None = None) -> list
                                      f"单独成格不足下限 {prob.B} 户，只能并入最近的网格而不连片 "
                                      f"(island of {len(p.homes)} home(s) cut off from the rest; joined to the nearest grid, not contiguous)"))
     for p in pieces:
-        if p.standalone and p.lower > p.upper:
+        if p.standalone and p.lower > p.upper and p.hours_lower >= p.lower and prob.workload is not None:
+            where = "全村社" if len(pieces) == 1 else f"片区（含 {home_names(prob, p.homes, 2)}）"
+            out.append(Diagnosis(u, "workload_bounds_conflict",
+                                 f"{u}：{where}走访工时至少需要 {p.hours_lower} 个网格才能不超过月工时上限 "
+                                 f"{prob.workload.ceiling:g} 小时，但{b_word} {p.b} 户最多只够 {p.upper} 个网格达到下限 {prob.B} 户 "
+                                 f"(the visits need ≥{p.hours_lower} grids under the workload ceiling but the floor allows ≤{p.upper})"))
+        elif p.standalone and p.lower > p.upper:
             where = "全村社" if len(pieces) == 1 else f"片区（含 {home_names(prob, p.homes, 2)}）"
             out.append(Diagnosis(u, "bounds_conflict",
                                  f"{u}：{where}{a_word} {p.a} 户至少需要 {p.lower} 个网格（上限 {prob.A} 户），"
                                  f"但{b_word} {p.b} 户最多只够 {p.upper} 个网格达到下限 {prob.B} 户，上下限无法同时满足 "
                                  f"(needs ≥{p.lower} grids for the ceiling but the floor allows ≤{p.upper})"))
     if prob.B > 0 and not out:
-        from .stranded import stranded_groups
-
         def head(code: int) -> str:
             idx = np.flatnonzero(prob.group == code)
             return (f"{u}：{prob.group_ids[idx[0]]}（{len(idx)} 处住户，{a_word} {int(prob.a[idx].sum())} 户、{b_word} "

@@ -23,7 +23,7 @@ SMALL_GRAPH_EDGES = 600
 SMALL_TREE = 400  # nodes up to which a Python traversal beats scipy's set-up cost
 
 
-def _preorder(n: int, tree_edges: np.ndarray, root: int):
+def preorder(n: int, tree_edges: np.ndarray, root: int):
     """DFS preorder, parent, subtree size and preorder position of each node of a spanning tree."""
     if n > SMALL_TREE:  # scipy's traversal, once its set-up cost is worth paying
         mat = sp.coo_matrix((np.ones(len(tree_edges)), (tree_edges[:, 0], tree_edges[:, 1])), shape=(n, n)).tocsr()
@@ -101,7 +101,7 @@ def peel(n: int, tree_edges: np.ndarray, a: np.ndarray, b: np.ndarray, A: int, B
     if k <= 1 or n <= 1:
         return np.zeros(n, dtype=np.int64)
     root = int(rng.integers(n))
-    order, parent, size, tin = _preorder(n, tree_edges, root)
+    order, parent, size, tin = preorder(n, tree_edges, root)
     alive = np.ones(n, dtype=bool)
     a_pre, b_pre = a[order].astype(np.float64), b[order].astype(np.float64)
     p_pre = (np.zeros(n) if pinned is None else np.asarray(pinned, dtype=np.float64))[order]

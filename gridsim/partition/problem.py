@@ -7,7 +7,12 @@ being houses or registered households by ``grid.village.count_basis``). The prob
 :class:`~gridsim.grid_rules.UnitRules` it was built from, so messages name the counts the same way.
 
 A grid's *penalty* is how far it is outside its limits, in households: ``max(0, Σa − A) + max(0, B − Σb)``;
-a plan is legal when every grid's penalty is 0 (and it is contiguous).
+a plan is legal when every grid's penalty is 0 (and it is contiguous). When the policy's workload ceiling
+applies (``workload.ceiling_applies``), a grid's hours above ``workload.ceiling_hours_month`` add to the
+penalty too (:mod:`.workload`).
+
+Build a problem with :func:`build` (by keyword; the neighbour lists follow from the edges) and restrict
+one to some of its homes with :meth:`UnitProblem.subset`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import pandas as pd
 from ..graph import HomeGraph
 from ..grid_rules import UnitRules, unit_rules
 from ..policy import Policy
+from .workload import UnitWorkload
 
 
 @dataclass(eq=False)
@@ -47,14 +53,51 @@ class UnitProblem:
     group_ids: np.ndarray  # 村民组/小区 id per home (None if none)
     pin: np.ndarray | None = None  # repair: today's grid code of a pinned home (stays there), -1 if free
     rules: UnitRules | None = None  # the limits A and B come from
+    workload: UnitWorkload | None = None  # hours per grid, when the workload ceiling applies
 
     @property
     def n(self) -> int:
         return len(self.nodes)
 
+    def local_edges(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Edges with both ends among homes ``idx``: (mask over ``edges``, the edges renumbered to
+        positions in ``idx``)."""
+        local = np.full(self.n, -1, dtype=np.int64)
+        local[idx] = np.arange(len(idx))
+        if len(self.edges) == 0:
+            return np.zeros(0, dtype=bool), np.empty((0, 2), dtype=np.int64)
+        keep = (local[self.edges[:, 0]] >= 0) & (local[self.edges[:, 1]] >= 0)
+        return keep, local[self.edges[keep]].reshape(-1, 2)
+
+    def subset(self, idx: np.ndarray) -> "UnitProblem":
+        """The unit restricted to homes ``idx`` (renumbered ``0..len(idx)-1``), same limits and rules."""
+        idx = np.asarray(idx, dtype=np.int64)
+        keep, edges = self.local_edges(idx)
+        return build(unit_id=self.unit_id, unit_type=self.unit_type, nodes=self.nodes[idx], a=self.a[idx],
+                     b=self.b[idx], households=self.households[idx], A=self.A, B=self.B, edges=edges,
+                     weight=self.weight[keep], length=self.length[keep], road=self.road[keep],
+                     group=self.group[idx], old=self.old[idx], xy=self.xy[idx], home_ids=self.home_ids[idx],
+                     group_ids=self.group_ids[idx], pin=None if self.pin is None else self.pin[idx],
+                     rules=self.rules, workload=None if self.workload is None else self.workload.subset(idx))
+
     def penalty(self, sa, sb):
         """Households outside the limits for grids with sums ``sa`` (ceilinged) and ``sb`` (floored)."""
         return np.maximum(0, np.asarray(sa) - self.A) + np.maximum(0, self.B - np.asarray(sb))
+
+
+def build(*, edges: np.ndarray, weight: np.ndarray, **fields) -> UnitProblem:
+    """A :class:`UnitProblem` by keyword: the neighbour lists come from ``edges`` (local, ``i < j``) and
+    their ``weight``; the one place a problem is put together."""
+    n = len(fields["nodes"])
+    adj: list[list[int]] = [[] for _ in range(n)]
+    adj_w: list[list[float]] = [[] for _ in range(n)]
+    for (i, j), wt in zip(np.asarray(edges).reshape(-1, 2).tolist(), np.asarray(weight).tolist()):
+        adj[i].append(j)
+        adj[j].append(i)
+        adj_w[i].append(wt)
+        adj_w[j].append(wt)
+    return UnitProblem(edges=np.asarray(edges, dtype=np.int64).reshape(-1, 2), weight=np.asarray(weight),
+                       adj=adj, adj_w=adj_w, **fields)
 
 
 def unit_problems(homes: pd.DataFrame, graph: HomeGraph, policy: Policy,
@@ -76,28 +119,21 @@ def unit_problems(homes: pd.DataFrame, graph: HomeGraph, policy: Policy,
     e = graph.edges
     eu = graph.unit_codes[e[:, 0]]
     out = []
+    wl = UnitWorkload.of_register(homes, policy)
     for u, unit_id in enumerate(graph.units):
         nodes = np.flatnonzero(graph.unit_codes == u)
         local = np.full(graph.n, -1, dtype=np.int64)
         local[nodes] = np.arange(len(nodes))
         sel = eu == u
-        le = local[e[sel]]
-        w = graph.weight[sel]
-        adj = [[] for _ in range(len(nodes))]
-        adj_w = [[] for _ in range(len(nodes))]
-        for (i, j), wt in zip(le.tolist(), w.tolist()):
-            adj[i].append(j)
-            adj[j].append(i)
-            adj_w[i].append(wt)
-            adj_w[j].append(wt)
         ut = str(utype[nodes[0]])
         rules = unit_rules(policy, ut)
-        a = counts[rules.ceiling.tally][nodes]
-        b = counts[rules.floor.tally][nodes]
-        out.append(UnitProblem(str(unit_id), ut, nodes, a, b, hh[nodes], rules.ceiling.value, rules.floor.value,
-                               adj, adj_w, le, w, graph.length[sel], graph.crosses_road[sel], gcodes[nodes],
-                               ocodes[nodes], xy[nodes], graph.home_ids[nodes], gnames[nodes],
-                               None if pinned is None else np.where(pinned[nodes], ocodes[nodes], -1), rules))
+        out.append(build(unit_id=str(unit_id), unit_type=ut, nodes=nodes, a=counts[rules.ceiling.tally][nodes],
+                         b=counts[rules.floor.tally][nodes], households=hh[nodes], A=rules.ceiling.value,
+                         B=rules.floor.value, edges=local[e[sel]], weight=graph.weight[sel],
+                         length=graph.length[sel], road=graph.crosses_road[sel], group=gcodes[nodes],
+                         old=ocodes[nodes], xy=xy[nodes], home_ids=graph.home_ids[nodes], group_ids=gnames[nodes],
+                         pin=None if pinned is None else np.where(pinned[nodes], ocodes[nodes], -1), rules=rules,
+                         workload=None if wl is None else wl.subset(nodes)))
     return out
 
 

@@ -7,12 +7,14 @@ from pathlib import Path
 import pandas as pd
 
 from ..plan import SUMMARY_LABELS
+from ..workload import COLUMNS_ZH, workload
 
 UNIT_LABELS = {
     "unit_id": "村社 unit", "unit_type": "类型 type", "homes": "住户数 homes", "households": "户数 households",
     "lower_bound": "下界 lower bound", "upper_bound": "上界 upper bound", "grids": "网格数 grids",
     "gap": "距下界 gap", "violations": "违规数 violations", "feasible": "可行 feasible",
     "cut_edges": "切边 cut edges", "split_groups": "拆分组 groups split", "moved_households": "调整户数 moved",
+    "max_hours_month": "最大月工时 max hours/month",
 }
 MODE_LABELS = {"fewest": "最少网格 fewest", "repair": "修复现网格 repair", "fixed": "指定网格数 fixed"}
 
@@ -41,6 +43,9 @@ def render(result) -> str:
         f"- 网格总数 grids：{plan.n_grids()}（各村社下界之和 sum of lower bounds：{int(units['lower_bound'].sum())}）；"
         f"违规 violations：{len(viol)}；切边 cut edges：{plan.cut_edges()}",
     ]
+    if pol["workload.ceiling_applies"]:
+        lines.append(f"- 网格月工时上限 workload ceiling：{pol['workload.ceiling_hours_month']:g} 小时（走访、行走、固定事务，"
+                     f"gridsim.workload；工时均衡为网格数之后的目标）")
     if result.current:
         lines.append(f"- 与现网格（{result.current}）相比调整户数 households moved：{int(units['moved_households'].sum())}")
     if result.hit_time_limit:
@@ -49,12 +54,20 @@ def render(result) -> str:
               "下界：住户不可分时至少需要的网格数（装箱下界），小片区经穷举搜索得出的最少合规网格数替代之；"
               "上界：常住户（村为户数）最多够多少个网格达到下限 (lower bound: bin packing of indivisible homes, "
               "or the proven minimum where the exact search settled it; upper bound: grids the floor allows)", "",
-              _md_table(units[list(UNIT_LABELS)].rename(columns=UNIT_LABELS))]
+              _md_table(units[[c for c in UNIT_LABELS if c in units and units[c].notna().any()]]
+                        .rename(columns=UNIT_LABELS))]
     lines += ["", "## 诊断 (diagnoses)", ""]
     lines += [f"- {d.message}" for d in result.diagnoses] or ["- 所有村社均可满足全部规则 (every unit can meet every rule)"]
     lines += ["", "## 违规清单 (violations)", ""]
     lines += [f"- [{v.rule}] {v.message}" for v in viol.itertuples()] or ["- 无 (none)"]
     return "\n".join(lines) + "\n"
+
+
+def with_hours(plan) -> pd.DataFrame:
+    """:meth:`~gridsim.plan.Plan.summary` with each grid's hours a month (:func:`gridsim.workload.workload`):
+    ``hours_month``, ``visit_hours``, ``walk_hours``, ``fixed_hours``, ``walk_km``."""
+    hours = workload(plan)[["hours_month", "visit_hours", "walk_hours", "fixed_hours", "walk_km"]].round(2)
+    return plan.summary().merge(hours, left_on="grid_id", right_index=True, how="left")
 
 
 def paths_for(out: str | Path) -> dict[str, Path]:
@@ -68,7 +81,7 @@ def write(result, out: str | Path) -> dict[str, Path]:
     paths = paths_for(out)
     paths["plan"].parent.mkdir(parents=True, exist_ok=True)
     result.plan.to_csv(paths["plan"])
-    summary = result.plan.summary()
-    summary.rename(columns=SUMMARY_LABELS).to_csv(paths["summary"], index=False, encoding="utf-8-sig")
+    summary = with_hours(result.plan)
+    summary.rename(columns={**SUMMARY_LABELS, **COLUMNS_ZH}).to_csv(paths["summary"], index=False, encoding="utf-8-sig")
     paths["report"].write_text(render(result), encoding="utf-8")
     return paths

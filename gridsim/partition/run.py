@@ -119,8 +119,9 @@ def partition(homes: pd.DataFrame, graph: HomeGraph | None = None, *, policy: Po
         sols = [_solve(j) for j in jobs]
     assignment = _grid_ids(probs, sols, reference, graph.n)
     plan = Plan(homes, graph, assignment, policy)
-    units = _unit_table(plan, probs, sols, reference)
-    diags = [d for s in sols for d in s.diagnoses]
+    hours = _hours(plan, policy)
+    units = _unit_table(plan, probs, sols, reference, hours)
+    diags = [d for s in sols for d in s.diagnoses] + _workload_diagnoses(plan, hours, sols, probs)
     return PartitionResult(plan, units, diags, mode, seed, time.monotonic() - t0,
                            any(s.hit_deadline for s in sols), current)
 
@@ -183,7 +184,33 @@ def _grid_ids(probs, sols, reference, n) -> np.ndarray:
     return out
 
 
-def _unit_table(plan: Plan, probs, sols, reference) -> pd.DataFrame:
+def _hours(plan: Plan, policy: Policy) -> pd.DataFrame | None:
+    """Exact hours per grid (:func:`gridsim.workload.workload`) when the workload ceiling applies."""
+    from ..workload import workload
+
+    return workload(plan, policy) if policy["workload.ceiling_applies"] else None
+
+
+def _workload_diagnoses(plan: Plan, hours: pd.DataFrame | None, sols, probs) -> list[Diagnosis]:
+    """Every grid whose exact hours exceed the ceiling, named per unit (unless a home alone already
+    proves it cannot be helped, which :func:`.bounds.diagnose` said)."""
+    if hours is None:
+        return []
+    out = []
+    over = hours[hours["over_ceiling"]]
+    for prob, sol in zip(probs, sols):
+        rows = over[over["unit_id"] == prob.unit_id]
+        if rows.empty:
+            continue
+        names = "、".join(f"{g}（{h:.1f} 小时）" for g, h in rows["hours_month"].items())
+        ceiling = float(rows["ceiling_hours"].iloc[0])
+        out.append(Diagnosis(prob.unit_id, "workload_over_ceiling",
+                             f"{prob.unit_id}：网格 {names} 的月工时超过上限 {ceiling:g} 小时 "
+                             f"(grids above the workload ceiling of {ceiling:g} h a month: {', '.join(rows.index)})"))
+    return out
+
+
+def _unit_table(plan: Plan, probs, sols, reference, hours: pd.DataFrame | None = None) -> pd.DataFrame:
     viol = plan.violations_frame()
     per_unit = viol.groupby("unit_id").size() if len(viol) else pd.Series(dtype=int)
     rows = []
@@ -197,9 +224,11 @@ def _unit_table(plan: Plan, probs, sols, reference) -> pd.DataFrame:
             "households": int(prob.households.sum()), "resident_households": int(sub["resident_households"].sum()),
             "lower_bound": sol.lower, "upper_bound": sol.upper, "grids": grids, "gap": grids - sol.lower,
             "violations": int(per_unit.get(prob.unit_id, 0)),
-            "feasible": not (codes - {"not_found", "grids_out_of_range"}),
+            "feasible": not (codes - {"not_found", "grids_out_of_range", "workload_over_ceiling"}),
             "cut_edges": int(plan.cut_edges(unit_id=prob.unit_id)), "split_groups": plan.split_groups(prob.unit_id),
             "moved_households": moved,
+            "max_hours_month": (round(float(hours.loc[hours["unit_id"] == prob.unit_id, "hours_month"].max()), 1)
+                                if hours is not None else np.nan),
             "seconds": round(sol.seconds, 3),
         })
     return pd.DataFrame(rows)

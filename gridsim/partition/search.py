@@ -2,9 +2,14 @@
 
 The objective is lexicographic and depends on the mode:
 
-* ``fewest`` / ``fixed``: penalty (households outside the limits) → cut weight (compactness) →
-  groups split (村民组/小区 kept whole) → households moved from today's map;
-* ``repair``: penalty → households moved → cut weight → groups split.
+* ``fewest`` / ``fixed``: penalty (households outside the limits, and hours above the workload ceiling
+  when it applies) → workload balance → cut weight (compactness) → groups split (村民组/小区 kept whole)
+  → households moved from today's map;
+* ``repair``: penalty → households moved → workload balance → cut weight → groups split.
+
+Workload balance (:mod:`.workload`) is the largest grid's hours in coarse steps; it is 0 when the
+ceiling does not apply, so the baseline objective is unchanged. The hours come from the incremental
+proxy (O(1) per grid a move, O(grids) for the largest).
 
 A move takes a home on a boundary into a neighbouring grid; it is allowed only when the grid it
 leaves stays connected (breadth-first search that stops once the home's same-grid neighbours meet
@@ -25,8 +30,20 @@ import numpy as np
 
 from ..graph import separates
 from .problem import UnitProblem
+from .workload import balance_units, excess_units
 
-ORDERS = {"fewest": (0, 1, 2, 3), "fixed": (0, 1, 2, 3), "repair": (0, 3, 1, 2)}
+# objective terms: 0 penalty, 1 cut weight, 2 groups split, 3 households moved, 4 workload balance
+ORDERS = {"fewest": (0, 4, 1, 2, 3), "fixed": (0, 4, 1, 2, 3), "repair": (0, 3, 4, 1, 2)}
+TERMS = 5
+
+CLIMB_MAX_PASSES = 30  # hill climbing stops after this many passes over the homes even if still improving
+ANNEAL_T_START, ANNEAL_T_END = 0.6, 0.02  # compactness annealing: temperature (in cut weight) falls ...
+SECONDARY_WEIGHT = 0.3 / 100.0  # ... and the terms after the cut weigh this much per unit in its score
+BOUNDARY_REBUILD = 4  # the boundary list is rebuilt when it grows past this many times the homes
+PENALTY_T_START_SHARE, PENALTY_T_START_MIN = 0.08, 2.0  # penalty annealing starts at max(min, share × A) ...
+PENALTY_T_END = 0.3  # ... and cools to this
+PENALTY_CUT_WEIGHT = 0.01  # cut weight's share in the penalty annealing's energy (a tie-breaker)
+RECOMBINE_TRIES = 4  # tree splits scored by the full objective per recombination
 
 
 class LocalSearch:
@@ -57,6 +74,12 @@ class LocalSearch:
         self.A, self.B = prob.A, prob.B
         self.fixed = [False] * prob.n if prob.pin is None else (prob.pin >= 0).tolist()  # pinned: never moves
         self._pinned = np.flatnonzero(prob.pin >= 0) if prob.pin is not None else np.empty(0, dtype=np.int64)
+        self.wl = prob.workload.proxy if prob.workload is not None else None
+        if self.wl is not None:
+            labs = np.asarray(self.lab, dtype=np.int64)
+            rows = self.wl.rows
+            self.ws = [rows[labs == g].sum(axis=0) for g in range(k)]  # per-grid sums
+            self.hrs = [self.wl.hours(s) if self.cnt[g] else 0.0 for g, s in enumerate(self.ws)]
 
     def _heirs(self) -> dict[int, int]:
         over: dict[tuple[int, int], int] = {}
@@ -72,8 +95,29 @@ class LocalSearch:
     def pen(self, sa: int, sb: int) -> int:
         return max(0, sa - self.A) + max(0, self.B - sb)
 
+    def wpen(self, hours: float) -> int:
+        """Hours above the workload ceiling in penalty units (0 when it does not apply)."""
+        return excess_units(hours, self.wl.ceiling) if self.wl is not None else 0
+
     def penalty(self) -> int:
-        return sum(self.pen(self.sa[g], self.sb[g]) for g in range(self.k) if self.cnt[g])
+        return sum(self.pen(self.sa[g], self.sb[g]) + (self.wpen(self.hrs[g]) if self.wl is not None else 0)
+                   for g in range(self.k) if self.cnt[g])
+
+    def balance(self) -> int:
+        """The largest grid's hours in balance steps (0 when the workload ceiling does not apply)."""
+        if self.wl is None:
+            return 0
+        return balance_units(max((h for g, h in enumerate(self.hrs) if self.cnt[g]), default=0.0))
+
+    def _moved_hours(self, v: int, p: int, q: int) -> tuple[float, float]:
+        """Hours of grids ``p`` and ``q`` after ``v`` moves from ``p`` to ``q``."""
+        row = self.wl.rows[v]
+        hp = self.wl.hours(self.ws[p] - row) if self.cnt[p] > 1 else 0.0
+        return hp, self.wl.hours(self.ws[q] + row)
+
+    def _balance_after(self, changed: dict[int, float]) -> int:
+        top = max((h for g, h in enumerate(self.hrs) if self.cnt[g] and g not in changed), default=0.0)
+        return balance_units(max([top, *changed.values()]))
 
     def breaks(self, v: int) -> bool:
         """Would removing ``v`` split its grid (its same-grid neighbours no longer meet)?"""
@@ -95,7 +139,12 @@ class LocalSearch:
         if o >= 0:
             h = self.heir.get(o, -1)
             dmov = self.hh[v] * ((q != h) - (p != h))
-        d = (dpen, dcut, dgrp, dmov)
+        dbal = 0
+        if self.wl is not None:
+            hp, hq = self._moved_hours(v, p, q)
+            dpen += (self.wpen(hp) + self.wpen(hq) - self.wpen(self.hrs[p]) - self.wpen(self.hrs[q]))
+            dbal = self._balance_after({p: hp, q: hq}) - self.balance()
+        d = (dpen, dcut, dgrp, dmov, dbal)
         return tuple(d[i] for i in self.order)
 
     def apply(self, v: int, q: int) -> None:
@@ -112,6 +161,12 @@ class LocalSearch:
             self.gc[(gr, p)] -= 1
             self.gc[(gr, q)] = self.gc.get((gr, q), 0) + 1
         self.lab[v] = q
+        if self.wl is not None:
+            row = self.wl.rows[v]
+            self.ws[p] = self.ws[p] - row
+            self.ws[q] = self.ws[q] + row
+            self.hrs[p] = self.wl.hours(self.ws[p]) if self.cnt[p] else 0.0
+            self.hrs[q] = self.wl.hours(self.ws[q])
 
     def _weights_to(self, v: int) -> tuple[float, dict[int, float]]:
         p = self.lab[v]
@@ -138,10 +193,10 @@ class LocalSearch:
         q = qs[int(rng.integers(len(qs)))]
         return q, self.delta(v, q, w_p, other[q])
 
-    def climb(self, rng: np.random.Generator, max_passes: int = 30) -> int:
+    def climb(self, rng: np.random.Generator, max_passes: int = CLIMB_MAX_PASSES) -> int:
         """Hill climbing: apply strictly improving single-home moves until none is left."""
         moves = 0
-        zero = (0,) * 4
+        zero = (0,) * TERMS
         for _ in range(max_passes):
             improved = 0
             for v in rng.permutation(self.p.n).tolist():
@@ -164,7 +219,8 @@ class LocalSearch:
                 break
         return moves
 
-    def anneal(self, rng: np.random.Generator, steps: int, t0: float = 0.6, t1: float = 0.02) -> None:
+    def anneal(self, rng: np.random.Generator, steps: int, t0: float = ANNEAL_T_START,
+               t1: float = ANNEAL_T_END) -> None:
         """Simulated annealing on the secondary terms; the penalty may never rise. Keeps the best seen."""
         best_lab, best_key = list(self.lab), self.key()
         boundary = [v for v in range(self.p.n) if any(self.lab[u] != self.lab[v] for u in self.p.adj[v])]
@@ -182,7 +238,7 @@ class LocalSearch:
             q, d = move
             if d[pen_i] > 0:
                 continue
-            score = d[cut_i] + 0.3 * sum(x for i, x in enumerate(d) if i not in (pen_i, cut_i)) / 100.0
+            score = d[cut_i] + SECONDARY_WEIGHT * sum(x for i, x in enumerate(d) if i not in (pen_i, cut_i))
             if d[pen_i] < 0 or score <= 0 or rng.random() < math.exp(-score / t):
                 if self.breaks(v):
                     continue
@@ -190,20 +246,21 @@ class LocalSearch:
                 cur = [c + x for c, x in zip(cur, d)]
                 for u in self.p.adj[v]:
                     boundary.append(u)
-                if len(boundary) > 4 * self.p.n:
+                if len(boundary) > BOUNDARY_REBUILD * self.p.n:
                     boundary = [x for x in set(boundary) if any(self.lab[u] != self.lab[x] for u in self.p.adj[x])]
                     boundary.sort()
                 if tuple(cur) < best_key:
                     best_key, best_lab = tuple(cur), list(self.lab)
         self.reset(best_lab)
 
-    def anneal_penalty(self, rng: np.random.Generator, steps: int, t0: float | None = None, t1: float = 0.3) -> None:
+    def anneal_penalty(self, rng: np.random.Generator, steps: int, t0: float | None = None,
+                       t1: float = PENALTY_T_END) -> None:
         """Simulated annealing on the penalty itself (households outside the limits), for tight units
         where no single improving move is left: a home may move even when that makes things worse for a
         while, which lets chains of moves and swaps of large buildings happen. Keeps the best seen."""
         if self.penalty() == 0 or steps <= 0:
             return
-        t0 = t0 if t0 is not None else max(2.0, 0.08 * self.A)
+        t0 = t0 if t0 is not None else max(PENALTY_T_START_MIN, PENALTY_T_START_SHARE * self.A)
         best_lab, best_key = list(self.lab), self.key()
         pen_i = self.order.index(0)
         cut_i = self.order.index(1)
@@ -215,7 +272,7 @@ class LocalSearch:
             if move is None:
                 continue
             q, d = move
-            energy = d[pen_i] + 0.01 * d[cut_i]
+            energy = d[pen_i] + PENALTY_CUT_WEIGHT * d[cut_i]
             if energy <= 0 or rng.random() < math.exp(-energy / t):
                 if self.breaks(v):
                     continue
@@ -228,7 +285,7 @@ class LocalSearch:
                             break
         self.reset(best_lab)
 
-    def recombine(self, rng: np.random.Generator, rounds: int, cost: np.ndarray, tries: int = 4,
+    def recombine(self, rng: np.random.Generator, rounds: int, cost: np.ndarray, tries: int = RECOMBINE_TRIES,
                   until_legal: bool = False) -> int:
         """Merge two neighbouring grids and split the union again along a random spanning tree (as in
         GerryChain's ReCom); among the splits with the least penalty, up to ``tries`` are scored by the
@@ -239,7 +296,7 @@ class LocalSearch:
         every other round; the rest draw random trees. ``until_legal``: stop as soon as every grid is
         within its limits (compactness is the next phase's job). Returns the number of accepted recombinations.
         """
-        from .construct import _preorder, spanning_tree
+        from .construct import preorder, spanning_tree
 
         e = self.p.edges
         if len(e) == 0 or self.k < 2:
@@ -252,7 +309,8 @@ class LocalSearch:
             cut = np.flatnonzero(lab[e[:, 0]] != lab[e[:, 1]])
             if len(cut) == 0:
                 break
-            bad = [g for g in range(self.k) if self.cnt[g] and self.pen(self.sa[g], self.sb[g]) > 0]
+            bad = [g for g in range(self.k) if self.cnt[g] and (self.pen(self.sa[g], self.sb[g]) > 0
+                                                                 or (self.wl is not None and self.wpen(self.hrs[g])))]
             pick = cut
             if bad:
                 hot = np.isin(lab[e[cut, 0]], bad) | np.isin(lab[e[cut, 1]], bad)
@@ -261,10 +319,7 @@ class LocalSearch:
             i = int(pick[rng.integers(len(pick))])
             p, q = int(lab[e[i, 0]]), int(lab[e[i, 1]])
             nodes = np.flatnonzero((lab == p) | (lab == q))
-            local = np.full(self.p.n, -1)
-            local[nodes] = np.arange(len(nodes))
-            sel = (local[e[:, 0]] >= 0) & (local[e[:, 1]] >= 0)
-            le = local[e[sel]]
+            sel, le = self.p.local_edges(nodes)
             if r % 2:  # alternate geometric trees with random ones (as GerryChain draws) for variety
                 tree = spanning_tree(len(nodes), le, cost[sel], rng, jitter=1.0)
             else:
@@ -272,7 +327,7 @@ class LocalSearch:
             if len(tree) != len(nodes) - 1:
                 continue
             root = int(rng.integers(len(nodes)))
-            order, _, size, tin = _preorder(len(nodes), tree, root)
+            order, _, size, tin = preorder(len(nodes), tree, root)
             ca = np.r_[0, np.cumsum(a[nodes][order])]
             cb = np.r_[0, np.cumsum(b[nodes][order])]
             pa, pb = ca[tin + size] - ca[tin], cb[tin + size] - cb[tin]
@@ -286,7 +341,7 @@ class LocalSearch:
             cur = lab[nodes]
             pins = np.flatnonzero(np.isin(nodes, self._pinned))
             has_pins = len(pins) > 0
-            best_d, best_new = (0,) * 4, None
+            best_d, best_new = (0,) * TERMS, None
             for v in cand.tolist():
                 side = np.zeros(len(nodes), dtype=bool)
                 side[order[tin[v]:tin[v] + size[v]]] = True
@@ -328,7 +383,16 @@ class LocalSearch:
         if known.any():
             hh = self.p.households[nodes][known]
             dmov = int((hh * ((new[known] != heir[known]).astype(int) - (cur[known] != heir[known]).astype(int))).sum())
-        d = (dpen, dcut, dgrp, dmov)
+        dbal = 0
+        if self.wl is not None:
+            rows = self.wl.rows[nodes]
+            changed = {}
+            for g in (p, q):
+                on = new == g
+                changed[g] = self.wl.hours(rows[on].sum(axis=0)) if on.any() else 0.0
+                dpen += self.wpen(changed[g]) - self.wpen(self.hrs[g])
+            dbal = self._balance_after(changed) - self.balance()
+        d = (dpen, dcut, dgrp, dmov, dbal)
         return tuple(d[i] for i in self.order)
 
     def reset(self, labels) -> None:
@@ -362,7 +426,7 @@ class LocalSearch:
 
     def key(self) -> tuple:
         """The objective as a tuple in mode order (smaller is better)."""
-        d = (self.penalty(), self.cut(), self.groups_split(), self.moved())
+        d = (self.penalty(), self.cut(), self.groups_split(), self.moved(), self.balance())
         return tuple(d[i] for i in self.order)
 
 

@@ -39,10 +39,12 @@ from .exact import MAX_HOMES as EXACT_MAX_HOMES
 from .exact import ExactResult, fewest_legal_grids
 from .problem import UnitProblem
 from .search import LocalSearch
+from .workload import CALIBRATION_ROUNDS
 
 GROUP_COST = 3.0  # a tree edge between two 村民组/小区 costs this many times more
 REPAIR_EXTRA_GRIDS = 2  # repair: grids beyond the first legal count tried, if they move fewer households
 ROAD_COST = 2.0  # ... and one across a road this many times more (so cuts tend to follow roads)
+CALIBRATION_MARGIN = 1.05  # the recalibrated walking proxy errs this much on the long side
 
 
 @dataclass(frozen=True)
@@ -69,23 +71,6 @@ class UnitSolution:
     penalty: int = 0
     hit_deadline: bool = False
     seconds: float = 0.0
-
-
-def subproblem(prob: UnitProblem, idx: np.ndarray) -> UnitProblem:
-    """The unit restricted to homes ``idx`` (renumbered 0..len-1)."""
-    local = np.full(prob.n, -1, dtype=np.int64)
-    local[idx] = np.arange(len(idx))
-    keep = (local[prob.edges[:, 0]] >= 0) & (local[prob.edges[:, 1]] >= 0) if len(prob.edges) else np.zeros(0, bool)
-    edges = local[prob.edges[keep]] if len(prob.edges) else np.empty((0, 2), dtype=np.int64)
-    adj, adj_w = [], []
-    for v in idx.tolist():
-        pairs = [(int(local[u]), w) for u, w in zip(prob.adj[v], prob.adj_w[v]) if local[u] >= 0]
-        adj.append([u for u, _ in pairs])
-        adj_w.append([w for _, w in pairs])
-    return UnitProblem(prob.unit_id, prob.unit_type, prob.nodes[idx], prob.a[idx], prob.b[idx],
-                       prob.households[idx], prob.A, prob.B, adj, adj_w, edges.reshape(-1, 2), prob.weight[keep],
-                       prob.length[keep], prob.road[keep], prob.group[idx], prob.old[idx], prob.xy[idx], prob.home_ids[idx],
-                       prob.group_ids[idx], None if prob.pin is None else prob.pin[idx], prob.rules)
 
 
 def _tree_cost(prob: UnitProblem) -> np.ndarray:
@@ -186,6 +171,9 @@ def _solve_piece(prob: UnitProblem, ks: list[int], mode: str, rng: np.random.Gen
         ls = LocalSearch(prob, found.labels, mode)
         ls.climb(rng)
         _compact(ls, rng, effort, cost)
+        if ls.penalty():  # legal by the household limits but over the workload ceiling: one plan among others
+            keep(ls, found.grids)
+            return False
         best = None
         keep(ls, found.grids)
         return True
@@ -268,9 +256,48 @@ def solve_unit(prob: UnitProblem, mode: str, rng: np.random.Generator, *, grids:
     fixed = _share(grids, standalone) if mode == "fixed" and grids is not None else None
     if diags:  # proven that no plan is fully legal: rescue polishes, which only look for one, are moot
         effort = replace(effort, rescue=0)
-    nxt, penalty, hit = 0, 0, False
+    labels, lower, hit = _solve_pieces(prob, standalone, fixed, mode, rng, effort, deadline, diags, lower)
+    _attach_islands(prob, labels)
+    wl = prob.workload
+    for _ in range(CALIBRATION_ROUNDS if wl is not None else 0):
+        exact = wl.exact_hours(labels)
+        if not (exact["hours_month"] > wl.ceiling + 1e-9).any():
+            break
+        # the proxy underestimated the walking somewhere: scale it to the worst grid's ratio and search again
+        ratio = (exact["walk_hours"] / exact["proxy_walk_hours"].where(exact["proxy_walk_hours"] > 0)).max()
+        if not np.isfinite(ratio) or ratio <= wl.proxy.walk_scale:
+            break
+        wl = wl.calibrated(CALIBRATION_MARGIN * ratio / wl.proxy.walk_scale)
+        again = replace(prob, workload=wl)
+        diags_again = [d for d in diags if d.code != "no_legal_plan"]
+        lab2, lower2, hit2 = _solve_pieces(again, standalone, fixed, mode, rng, effort, deadline, diags_again,
+                                           unit_bounds(prob, pieces)[0])
+        _attach_islands(prob, lab2)
+        if _hours_over(prob, lab2) <= _hours_over(prob, labels):
+            labels, lower, hit, diags = lab2, lower2, hit or hit2, diags_again
+    if fixed is not None and sum(fixed) != grids:
+        diags.append(Diagnosis(prob.unit_id, "grids_out_of_range",
+                               f"{prob.unit_id}：要求 {grids} 个网格，但有 {len(standalone)} 个互不相邻的片区，"
+                               f"至少需要 {len(standalone)} 个 (more pieces than requested grids)"))
+    if mode == "fixed" and grids is not None and not (lower <= grids <= upper):
+        diags.append(Diagnosis(prob.unit_id, "grids_out_of_range",
+                               f"{prob.unit_id}：指定 {grids} 个网格，超出可行范围 {lower}–{upper} 个，必有网格不达标 "
+                               f"(requested {grids} grids, outside the feasible range {lower}-{upper})"))
+    penalty = LocalSearch(replace(prob, workload=None), labels, mode).penalty()  # households outside the limits
+    if penalty and not diags:
+        diags.append(not_found(prob, penalty))
+    return UnitSolution(labels, lower, upper, diags, penalty, hit, time.monotonic() - t0)
+
+
+def _solve_pieces(prob: UnitProblem, standalone: list[PieceBounds], fixed: list[int] | None, mode: str,
+                  rng: np.random.Generator, effort: Effort, deadline: float | None, diags: list[Diagnosis],
+                  lower: int) -> tuple[np.ndarray, int, bool]:
+    """Labels of the standalone pieces' homes (others -1), the lower bound raised by the exact search's
+    proven minima, and whether the deadline cut in; proofs of no legal plan are appended to ``diags``."""
+    labels = np.full(prob.n, -1, dtype=np.int64)
+    nxt, hit = 0, False
     for i, piece in enumerate(standalone):
-        sub = subproblem(prob, piece.homes)
+        sub = prob.subset(piece.homes)
         pins = 0 if sub.pin is None else len(np.unique(sub.pin[sub.pin >= 0]))  # each needs its own grid
         lo, hi = max(piece.lower, pins), max(piece.upper, pins)
         if fixed is not None:
@@ -281,7 +308,7 @@ def solve_unit(prob: UnitProblem, mode: str, rng: np.random.Generator, *, grids:
             ks = list(range(lo, hi + 1))
         settle = (mode == "fewest" and not diags and sub.n <= EXACT_MAX_HOMES
                   and not (deadline is not None and time.monotonic() > deadline))
-        lab, pen, h, found = _solve_piece(sub, ks, mode, rng, effort, deadline, settle)
+        lab, _, h, found = _solve_piece(sub, ks, mode, rng, effort, deadline, settle)
         if found is not None and found.grids is not None:
             lower += max(lo, found.grids) - lo  # the proven minimum replaces a weaker lower bound
         elif found is not None:
@@ -291,22 +318,14 @@ def solve_unit(prob: UnitProblem, mode: str, rng: np.random.Generator, *, grids:
                                    f"{prob.A} 户或达不到下限 {prob.B} 户 (exhaustive search: no legal plan exists)"))
         labels[piece.homes] = lab + nxt
         nxt += int(lab.max()) + 1
-        penalty += pen
         hit |= h
-    _attach_islands(prob, labels)
-    if fixed is not None and sum(fixed) != grids:
-        diags.append(Diagnosis(prob.unit_id, "grids_out_of_range",
-                               f"{prob.unit_id}：要求 {grids} 个网格，但有 {len(standalone)} 个互不相邻的片区，"
-                               f"至少需要 {len(standalone)} 个 (more pieces than requested grids)"))
-    if mode == "fixed" and grids is not None and not (lower <= grids <= upper):
-        diags.append(Diagnosis(prob.unit_id, "grids_out_of_range",
-                               f"{prob.unit_id}：指定 {grids} 个网格，超出可行范围 {lower}–{upper} 个，必有网格不达标 "
-                               f"(requested {grids} grids, outside the feasible range {lower}-{upper})"))
-    ls = LocalSearch(prob, labels, mode)
-    penalty = ls.penalty()
-    if penalty and not diags:
-        diags.append(not_found(prob, penalty))
-    return UnitSolution(labels, lower, upper, diags, penalty, hit, time.monotonic() - t0)
+    return labels, lower, hit
+
+
+def _hours_over(prob: UnitProblem, labels: np.ndarray) -> tuple[float, int]:
+    """Exact hours above the ceiling summed over the grids, then the number of grids (smaller is better)."""
+    exact = prob.workload.exact_hours(labels)
+    return float((exact["hours_month"] - prob.workload.ceiling).clip(lower=0).sum()), int(labels.max()) + 1
 
 
 def _attach_islands(prob: UnitProblem, labels: np.ndarray) -> None:

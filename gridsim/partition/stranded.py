@@ -24,7 +24,7 @@ import heapq
 
 import numpy as np
 
-from .bounds import best_floor_count
+from .knapsack import best_floor_count
 from .problem import UnitProblem
 
 MAX_HOMES = 8  # set partitions of 8 homes: 4,140 (Bell number); larger groups are not checked
