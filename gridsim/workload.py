@@ -29,7 +29,8 @@ The model (all parameters in ``data/policy/assumptions.yaml``, block ``workload.
     of limited size).
 
   The straight-line distance × ``workload.circuity`` (roads are longer than straight lines; Boeing 2019:
-  mostly 1.1–1.4) at ``workload.travel_speed_kmh`` (walking 4.5–5 km/h, cycling 12–15 km/h).
+  mostly 1.1–1.4) at ``workload.travel_speed_kmh`` (walking 4.5–5 km/h, cycling 12–15 km/h). With the
+  user's road network (:mod:`gridsim.roads`), each grid's circuity is measured along the roads instead.
 * **Fixed duties**: ``workload.fixed_hours_month`` (meetings, platform reporting, training).
 
 Hours grow with spread at equal households (longer rounds, longer outings). The tour is a model, not a
@@ -67,6 +68,7 @@ WORKLOAD_KEYS = ("workload.minutes_per_key_visit", "workload.minutes_per_general
 COLUMNS_ZH = {
     "hours_month": "月工时 hours/month", "visit_hours": "走访工时 visit hours", "walk_hours": "行走工时 walking hours",
     "fixed_hours": "固定事务工时 fixed hours", "walk_km": "月行走里程 km/month", "tour_method": "巡回估算法 tour method",
+    "circuity": "绕行系数 circuity (沿道路实测或假设)",
 }
 
 
@@ -252,12 +254,13 @@ def check_positions(homes: pd.DataFrame, rows: np.ndarray | None = None) -> np.n
 
 
 def grid_parts(xy: np.ndarray, key_visits: np.ndarray, general_visits: np.ndarray, key_home: np.ndarray,
-               labels: np.ndarray, params: WorkloadParams, key_assumed: bool = False) -> pd.DataFrame:
+               labels: np.ndarray, params: WorkloadParams, key_assumed: bool = False, roads=None) -> pd.DataFrame:
     """Per grid label: the parameter-free quantities the hours are made of.
 
     Columns: ``homes``, ``key_visits``, ``general_visits`` (the worker's, a month), ``tour_km`` (the
     straight-line km of the month's rounds, worker's share), ``radius_km`` (mean distance of the homes
-    from their centroid), ``visits`` (all the worker's visits), ``tour_method``.
+    from their centroid), ``visits`` (all the worker's visits), ``tour_method``, and ``circuity`` (measured
+    along ``roads``, a :class:`~gridsim.roads.RoadNetwork`; NaN without one: the assumed factor applies).
     """
     labels = np.asarray(labels)
     rows = []
@@ -278,9 +281,9 @@ def grid_parts(xy: np.ndarray, key_visits: np.ndarray, general_visits: np.ndarra
         kv, gv = float(key_visits[idx].sum()), float(general_visits[idx].sum())
         rows.append({"label": labels[idx[0]], "homes": len(idx), "key_visits": kv, "general_visits": gv,
                      "visits": kv + gv, "tour_km": tour_m / 1000.0, "radius_km": radius / 1000.0,
-                     "tour_method": method})
+                     "tour_method": method, "circuity": roads.circuity(pts) if roads is not None else np.nan})
     return pd.DataFrame(rows).set_index("label") if rows else pd.DataFrame(
-        columns=["homes", "key_visits", "general_visits", "visits", "tour_km", "radius_km", "tour_method"])
+        columns=["homes", "key_visits", "general_visits", "visits", "tour_km", "radius_km", "tour_method", "circuity"])
 
 
 def hours_from_parts(parts: pd.DataFrame | dict, values: dict) -> dict[str, np.ndarray]:
@@ -295,7 +298,9 @@ def hours_from_parts(parts: pd.DataFrame | dict, values: dict) -> dict[str, np.n
     kv, gv, visits = col("key_visits"), col("general_visits"), col("visits")
     visit_h = (kv * values["workload.minutes_per_key_visit"] + gv * values["workload.minutes_per_general_visit"]) / 60.0
     outings_km = 2.0 * col("radius_km") * visits / values["workload.visits_per_outing"]
-    walk_km = (col("tour_km") + outings_km) * values["workload.circuity"]
+    measured = col("circuity") if "circuity" in parts else np.full(len(visits), np.nan)
+    circuity = np.where(np.isfinite(measured), measured, values["workload.circuity"])  # along the roads if known
+    walk_km = (col("tour_km") + outings_km) * circuity
     walk_h = walk_km / values["workload.travel_speed_kmh"]
     fixed = np.broadcast_to(np.asarray(values["workload.fixed_hours_month"], float), np.broadcast(visit_h, walk_h).shape)
     return {"visit_hours": visit_h, "walk_km": walk_km, "walk_hours": walk_h, "fixed_hours": fixed,
@@ -306,9 +311,10 @@ def param_values(policy) -> dict[str, float]:
     return {k: float(policy[k]) for k in WORKLOAD_KEYS}
 
 
-def plan_parts(plan, policy=None) -> pd.DataFrame:
-    """:func:`grid_parts` of a :class:`~gridsim.plan.Plan`'s grids, indexed by ``grid_id`` (with ``unit_id``).
-    Homes without a position are an InputError naming their rows."""
+def plan_parts(plan, policy=None, roads=None) -> pd.DataFrame:
+    """:func:`grid_parts` of a :class:`~gridsim.plan.Plan`'s grids, indexed by ``grid_id`` (with ``unit_id``);
+    ``roads``: a :class:`~gridsim.roads.RoadNetwork` to measure walking along. Homes without a position are
+    an InputError naming their rows."""
     policy = plan.policy if policy is None else policy
     params = WorkloadParams.from_policy(policy)
     homes = plan.homes
@@ -318,28 +324,31 @@ def plan_parts(plan, policy=None) -> pd.DataFrame:
     kv, gv, assumed = home_visits(homes, params)
     key_home = homes["key_households"].to_numpy() > 0
     grid = assign[idx].astype(str)
-    parts = grid_parts(xy[idx], kv[idx], gv[idx], key_home[idx], grid, params, assumed)
+    parts = grid_parts(xy[idx], kv[idx], gv[idx], key_home[idx], grid, params, assumed, roads)
     unit = pd.Series(homes["unit_id"].to_numpy(dtype=object)[idx], index=grid)
     parts.insert(0, "unit_id", unit.groupby(level=0).first().reindex(parts.index))
     parts.index.name = "grid_id"
     return parts
 
 
-def workload(plan, policy=None) -> pd.DataFrame:
+def workload(plan, policy=None, roads=None) -> pd.DataFrame:
     """Per grid of a :class:`~gridsim.plan.Plan` (indexed by ``grid_id``): ``unit_id``, ``homes``,
     ``key_visits``, ``general_visits`` (the worker's a month), ``visit_hours``, ``tour_km``, ``walk_km``
     (by road), ``walk_hours``, ``fixed_hours``, ``hours_month``, ``ceiling_hours``, ``over_ceiling``,
-    ``tour_method``. Homes without a position are an InputError naming their rows."""
+    ``tour_method``, ``circuity`` (measured along ``roads``, a :class:`~gridsim.roads.RoadNetwork`, or the
+    assumed ``workload.circuity``). Homes without a position are an InputError naming their rows."""
     policy = plan.policy if policy is None else policy
-    parts = plan_parts(plan, policy)
+    parts = plan_parts(plan, policy, roads)
     hours = hours_from_parts(parts, param_values(policy))
     out = parts.drop(columns=["visits", "radius_km"]).copy()
     for k in ("visit_hours", "walk_km", "walk_hours", "fixed_hours", "hours_month"):
         out[k] = hours[k]
     out["ceiling_hours"] = float(policy["workload.ceiling_hours_month"])
     out["over_ceiling"] = out["hours_month"] > out["ceiling_hours"] + 1e-9
+    out["circuity"] = out["circuity"].fillna(float(policy["workload.circuity"]))
     return out[["unit_id", "homes", "key_visits", "general_visits", "visit_hours", "tour_km", "walk_km",
-                "walk_hours", "fixed_hours", "hours_month", "ceiling_hours", "over_ceiling", "tour_method"]]
+                "walk_hours", "fixed_hours", "hours_month", "ceiling_hours", "over_ceiling", "tour_method",
+                "circuity"]]
 
 
 def hours_overload(parts, values: dict) -> np.ndarray:

@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="河流/道路线 .gpkg/.shp/.geojson，含 kind 列：river 不可跨越、road 尽量沿路分界；"
                    "替代登记册自带的 barriers 图层 (lines with kind river = hard cut | road = soft; any CRS)")
     p.add_argument("--barriers-layer", default=None, help="--barriers 的图层名 (layer), 默认 barriers 或唯一图层")
+    p.add_argument("--roads", default=None, metavar="FILE",
+                   help="道路网 .gpkg/.shp/.geojson（线），任意坐标系；_summary.csv 中的行走工时按沿道路的距离计 "
+                        "(road network: walking hours in the summary measured along it)")
     scen = p.add_mutually_exclusive_group()
     scen.add_argument("--scenario", default=None, help="情景 id (scenario id), 如 community_cap_400")
     scen.add_argument("--policy", default=None, help="情景 YAML 文件 (scenario file)")
@@ -82,13 +85,14 @@ def _partition(args) -> int:
     from ..partition.report import paths_for
     from ..policy import load_policy
     from ..registers import read_homes
+    from ..roads import read_roads
 
     _check_options(args)
     out = Path(args.out)
     if not out.name or out.is_dir():
         raise GridsimError(f"--out 须为方案文件路径，如 plans/PLAN.csv (must be a plan file path), 得到 got {args.out!r}")
     check_outputs([*paths_for(out).values(), out.with_suffix(".gpkg")],
-                  [args.homes, args.edges, args.units, args.barriers, args.policy])
+                  [args.homes, args.edges, args.units, args.barriers, args.roads, args.policy])
     homes = read_homes(args.homes, layer=args.layer, crs=args.crs)
     current = args.current
     if current is not None and current not in homes.columns:
@@ -107,6 +111,7 @@ def _partition(args) -> int:
         check_homes_in_units(homes, read_units(args.units, homes.crs, layer=args.units_layer))
     barriers = (read_barriers(args.barriers, homes.crs, layer=args.barriers_layer) if args.barriers
                 else _register_barriers(Path(args.homes)))
+    roads = read_roads(args.roads, homes) if args.roads else None  # read before the search: bad input fails fast
     if args.edges:
         graph = graph_from_edges(homes, args.edges)
     else:
@@ -114,7 +119,7 @@ def _partition(args) -> int:
     result = partition(homes, graph, policy=policy, mode=args.mode, grids=args.grids, current=current,
                        seed=args.seed, time_limit=args.time_limit, workers=args.workers)
     with staged(out.parent) as stage:  # the plan, its summary, report and GeoPackage appear together or not at all
-        tmp_paths = result.write(stage.dir / out.name)
+        tmp_paths = result.write(stage.dir / out.name, roads)
         tmp_paths["gpkg"] = _write_gpkg(result.plan, args, (stage.dir / out.name).with_suffix(".gpkg"))
     paths = {key: stage.final(path) for key, path in tmp_paths.items()}
     units = result.units

@@ -63,10 +63,12 @@ def render(result) -> str:
     return "\n".join(lines) + "\n"
 
 
-def with_hours(plan) -> pd.DataFrame:
-    """:meth:`~gridsim.plan.Plan.summary` with each grid's hours a month (:func:`gridsim.workload.workload`):
-    ``hours_month``, ``visit_hours``, ``walk_hours``, ``fixed_hours``, ``walk_km``."""
-    hours = workload(plan)[["hours_month", "visit_hours", "walk_hours", "fixed_hours", "walk_km"]].round(2)
+def with_hours(plan, roads=None) -> pd.DataFrame:
+    """:meth:`~gridsim.plan.Plan.summary` with each grid's hours a month (:func:`gridsim.workload.workload`,
+    walking along ``roads`` when given): ``hours_month``, ``visit_hours``, ``walk_hours``, ``fixed_hours``,
+    ``walk_km``, ``circuity``."""
+    hours = workload(plan, roads=roads)[["hours_month", "visit_hours", "walk_hours", "fixed_hours", "walk_km",
+                                         "circuity"]].round(2)
     return plan.summary().merge(hours, left_on="grid_id", right_index=True, how="left")
 
 
@@ -76,12 +78,13 @@ def paths_for(out: str | Path) -> dict[str, Path]:
     return {"plan": out, "summary": Path(f"{stem}_summary.csv"), "report": Path(f"{stem}_report.md")}
 
 
-def write(result, out: str | Path) -> dict[str, Path]:
-    """Write the plan, the per-grid summary (bilingual headers) and the report; return their paths."""
+def write(result, out: str | Path, roads=None) -> dict[str, Path]:
+    """Write the plan, the per-grid summary (bilingual headers, hours along ``roads`` when given) and the
+    report; return their paths."""
     paths = paths_for(out)
     paths["plan"].parent.mkdir(parents=True, exist_ok=True)
     result.plan.to_csv(paths["plan"])
-    summary = with_hours(result.plan)
+    summary = with_hours(result.plan, roads)
     summary.rename(columns={**SUMMARY_LABELS, **COLUMNS_ZH}).to_csv(paths["summary"], index=False, encoding="utf-8-sig")
     paths["report"].write_text(render(result), encoding="utf-8")
     return paths

@@ -48,11 +48,12 @@ class PartitionResult:
 
         return render(self)
 
-    def write(self, out: str | Path) -> dict[str, Path]:
-        """Write ``out`` (home_id,grid_id), ``<out>_summary.csv`` and ``<out>_report.md`` beside it."""
+    def write(self, out: str | Path, roads=None) -> dict[str, Path]:
+        """Write ``out`` (home_id,grid_id), ``<out>_summary.csv`` (hours along ``roads``, a
+        :class:`~gridsim.roads.RoadNetwork`, when given) and ``<out>_report.md`` beside it."""
         from .report import write
 
-        return write(self, out)
+        return write(self, out, roads)
 
 
 def _grids_for(unit_id: str, grids) -> int | None:
