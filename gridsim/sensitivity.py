@@ -238,14 +238,22 @@ class Knob:
 
 
 def knob(policy, key: str, values: Sequence[Any], *, what: str = "--knob") -> Knob:
-    """A knob over ``values``, each checked against the parameter (type, options, ``valid``) before any run."""
+    """A knob over ``values``, each checked against the parameter (type, options, ``valid``) before any run.
+    Limits between parameters (a floor under its ceiling) are checked per point by :func:`knob_sweep`, since
+    a second knob may move the other limit."""
+    from .errors import PolicyError
+    from .policy import _check_value
+
     if key not in policy:
         raise GridsimError(f"{what}: 未知参数 (unknown parameter) {key!r}")
     values = tuple(dict.fromkeys(values))
     if len(values) < 2:
         raise GridsimError(f"{what} {key}: 至少需要两个不同取值 (needs at least two distinct values), 得到 got {list(values)}")
     for v in values:
-        check_value(policy, key, v, f"{what} {key}={v!r}")
+        try:
+            _check_value(policy.param(key), v, f"{what} {key}={v!r}")
+        except PolicyError as exc:
+            raise GridsimError(str(exc)) from None
     return Knob(key, values, policy.param(key).label)
 
 
@@ -273,7 +281,7 @@ def parse_knob(policy, text: str, *, default_points: int = 11) -> Knob:
             raise GridsimError(f"--knob {key}: 区间为空 (the range is empty): [{low:g}, {high:g}]；须低值小于高值 "
                                "(low must be below high)")
         xs = np.linspace(low, high, points)
-        values = [int(round(x)) for x in xs] if isinstance(base, int) and not isinstance(base, bool) else [float(x) for x in xs]
+        values = [int(round(x)) for x in xs] if isinstance(base, int) and not isinstance(base, bool) else [round(float(x), 10) for x in xs]
     else:
         values = [_parse_value(v.strip(), base) for v in spec.split(",") if v.strip()]
     return knob(policy, key, values)

@@ -215,7 +215,8 @@ def dask_client(scheduler: str | None = None, workers: int | None = None, *, pro
             client.close()
         return
     n = max(1, int(workers or os.cpu_count() or 1))
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=None,
+    # ":0": the scheduler's HTTP server (always started) takes a free port, never a clash on 8787
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=":0",
                            silence_logs=logging.ERROR)
     try:
         with Client(cluster) as client:

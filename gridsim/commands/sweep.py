@@ -39,7 +39,7 @@ EPILOG = """\
   gridsim sweep knob --knob grid.community.max_planned_households=400:500:11 --out out/cap
   gridsim sweep knob --knob funding.district_share=0.3:0.7:9 --break-even subdistrict=450000 --out out/share
   gridsim sweep knob --knob pay.base.yuan_per_100_households_month=150:250:5 \\
-                     --knob grid.village.count_basis=houses,registered --out out/pay
+                     --knob grid.village.count_basis=houses,registered_households --out out/pay
 """
 
 
@@ -97,12 +97,17 @@ def _sweep(args) -> int:
     policy = load_policy(args.scenario)
     plan_spec = _check_arguments(args, policy)  # everything a user can get wrong, before any run
     draws = args.draws or DEFAULT_DRAWS[args.mode]
-    homes, graph, plan = _load(args, policy)
-    started = time.monotonic()
     from ..sweep import dask_client, write_sweep
 
-    with dask_client(args.scheduler, args.workers) as client:
-        result = _run(args, policy, plan_spec, draws, homes, graph, plan, client)
+    started = time.monotonic()
+    if args.scheduler:  # an address that does not answer is refused before the data is even read
+        with dask_client(args.scheduler) as client:
+            homes, graph, plan = _load(args, policy)
+            result = _run(args, policy, plan_spec, draws, homes, graph, plan, client)
+    else:  # the local cluster starts after the optimizer's own process pool is done
+        homes, graph, plan = _load(args, policy)
+        with dask_client(None, args.workers) as client:
+            result = _run(args, policy, plan_spec, draws, homes, graph, plan, client)
     written = write_sweep(result, args.out)
     _print(result, time.monotonic() - started)
     print("已写出 (written): " + ", ".join(str(p) for p in written))
@@ -229,4 +234,4 @@ def _print(result, elapsed: float) -> None:
 
 
 def _num(v: float) -> str:
-    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.4f}"
+    return f"{v:,.0f}" if abs(v) >= 100 or float(v).is_integer() else f"{v:.4f}"
