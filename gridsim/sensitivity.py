@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import GridsimError
-from .sweep import (BANDED, INDEX_OUTPUTS, OUTPUTS, BudgetRun, Factor, SweepResult, check_value, run_tasks,
+from .sweep import (BANDED, INDEX_OUTPUTS, OUTPUTS, BudgetRun, Factor, SweepResult, run_tasks,
                     runs_frame, workers_of)
 
 MORRIS_LEVELS = 4
@@ -367,6 +367,7 @@ def knob_sweep(homes, graph, policy, knobs: Sequence[Knob], *, draws: int, seed:
     table = pd.DataFrame(rows)
     return SweepResult("knob", table, runs_frame(tasks, results),
                        _meta("knob", model, client, started, runs=len(tasks), knobs=[k.key for k in knobs],
+                             knob_labels={k.key: k.label for k in knobs},
                              partitions=len(plans) if plan is None else 0, points=len(points)))
 
 

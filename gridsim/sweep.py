@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 from .errors import GridsimError, PolicyError
@@ -303,36 +302,30 @@ SWEEP_FILES = ("sweep.csv", "runs.csv", "break_even.csv", "sensitivity.xlsx")
 
 
 def write_sweep(result: SweepResult, out_dir: str | Path) -> list[Path]:
-    """Write ``sweep.csv`` (the table), ``runs.csv`` (every run), ``break_even.csv`` (when there is one) and
-    ``sensitivity.xlsx`` (the 敏感性 sheet) into ``out_dir``, all together or none."""
+    """Write ``sweep.csv`` (the table), ``runs.csv`` (every run), ``break_even.csv`` and ``sensitivity.xlsx``
+    (the 敏感性 sheet) into ``out_dir``, all together or none."""
     from .outputs import staged
     from .workbook import write_sensitivity_workbook
 
     with staged(out_dir) as stage:
         result.table.to_csv(stage.dir / "sweep.csv", index=False, encoding="utf-8")
         result.runs.to_csv(stage.dir / "runs.csv", index=False, encoding="utf-8")
-        if result.break_even is not None:
-            result.break_even.to_csv(stage.dir / "break_even.csv", index=False, encoding="utf-8")
+        # always written (header only when no break-even was asked), so no stale one from an earlier sweep stays
+        empty = pd.DataFrame(columns=["output", "output_label", "line", "knob", "value", "band_low", "band_high", "note"])
+        (empty if result.break_even is None else result.break_even).to_csv(stage.dir / "break_even.csv", index=False,
+                                                                           encoding="utf-8")
         write_sensitivity_workbook(result, stage.dir / "sensitivity.xlsx")
     return stage.written
 
 
-def runs_frame(tasks: Sequence[Mapping[str, Any]], results: Sequence[Mapping[str, float]],
-               columns: Sequence[str] | None = None) -> pd.DataFrame:
+def runs_frame(tasks: Sequence[Mapping[str, Any]], results: Sequence[Mapping[str, float]]) -> pd.DataFrame:
     """One row per run: its set values (one column per key), then its outputs, in task order."""
     rows = []
     for i, (task, res) in enumerate(zip(tasks, results)):
-        row = {"run": i, **{k: v for k, v in task.get("values", {}).items()}}
+        row = {"run": i, **task.get("values", {})}
         if task.get("plan") is not None:
             row["plan"] = task["plan"]
         row.update(res)
         rows.append(row)
-    frame = pd.DataFrame(rows)
-    if columns is not None:
-        frame = frame[[c for c in ["run", *columns] if c in frame.columns]]
-    return frame
+    return pd.DataFrame(rows)
 
-
-def as_array(results: Sequence[Mapping[str, float]], name: str) -> np.ndarray:
-    """One output of every run as an array, in task order."""
-    return np.array([r[name] for r in results], dtype=float)

@@ -198,32 +198,36 @@ MODE_TITLES = {"tornado": "单因素敏感性（龙卷风图）one-at-a-time (to
                "sobol": "Sobol 全局敏感性指数 global indices", "knob": "政策旋钮扫描 policy-knob sweep"}
 
 
-def write_sensitivity_sheet(wb, sweep, fmts: dict) -> None:
-    """The 敏感性 sheet: what was run (mode, scenario, seed, draws per run, sample size), the analysis table
-    and, for a knob sweep asked for one, the break-even table below it."""
+def write_sensitivity_sheet(wb, sweeps, fmts: dict) -> None:
+    """The 敏感性 sheet: for each :class:`~gridsim.sweep.SweepResult` (one, or a list stacked top to bottom)
+    a line saying what was run (mode, scenario, seed, draws per run, sample size), its table and, for a
+    knob sweep asked for one, the break-even table."""
     ws = wb.add_worksheet("敏感性")
-    m = sweep.meta
-    facts = [f"{MODE_TITLES.get(sweep.mode, sweep.mode)}", f"情景 scenario: {m.get('scenario', '')}",
-             f"种子 seed: {m.get('seed', '')}", f"每次抽样 draws per run: {m.get('draws', '')}",
-             f"模拟次数 runs: {m.get('runs', '')}"]
-    if "samples" in m:
-        facts.append(f"样本数 sample size: {m['samples']}")
-    ws.write_string(0, 0, "；".join(str(f) for f in facts), fmts["header"])
-    table = sweep.table
-    if sweep.mode == "knob":
-        knobs = {k: (k, "num") for k in m.get("knobs", [])}
-        columns = {**knobs, **KNOB_COLUMNS}
-    else:
-        columns = SENSITIVITY_COLUMNS
-    row = _write_block(ws, 2, table, columns, fmts)
-    if sweep.break_even is not None:
-        ws.write_string(row + 1, 0, "盈亏平衡 break-even（旋钮值 knob value）", fmts["header"])
-        _write_block(ws, row + 2, sweep.break_even, BREAK_EVEN_COLUMNS, fmts)
-    ws.freeze_panes(3, 0)
+    row, widths = 0, {}
+    for sweep in (sweeps if isinstance(sweeps, (list, tuple)) else [sweeps]):
+        m = sweep.meta
+        facts = [f"{MODE_TITLES.get(sweep.mode, sweep.mode)}", f"情景 scenario: {m.get('scenario', '')}",
+                 f"种子 seed: {m.get('seed', '')}", f"每次抽样 draws per run: {m.get('draws', '')}",
+                 f"模拟次数 runs: {m.get('runs', '')}"]
+        if "samples" in m:
+            facts.append(f"样本数 sample size: {m['samples']}")
+        ws.write_string(row, 0, "；".join(str(f) for f in facts), fmts["header"])
+        if sweep.mode == "knob":
+            columns = {**{k: (k, "num") for k in m.get("knobs", [])}, **KNOB_COLUMNS}
+        else:
+            columns = SENSITIVITY_COLUMNS
+        row = _write_block(ws, row + 1, sweep.table, columns, fmts, widths)
+        if sweep.break_even is not None:
+            ws.write_string(row + 1, 0, "盈亏平衡 break-even（旋钮值 knob value）", fmts["header"])
+            row = _write_block(ws, row + 2, sweep.break_even, BREAK_EVEN_COLUMNS, fmts, widths)
+        row += 2
+    for j, width in widths.items():
+        ws.set_column(j, j, width)
 
 
-def _write_block(ws, top: int, df: pd.DataFrame, columns: dict, fmts: dict) -> int:
-    """A header row at ``top`` and the rows of ``df`` below it; returns the first free row."""
+def _write_block(ws, top: int, df: pd.DataFrame, columns: dict, fmts: dict, widths: dict) -> int:
+    """A header row at ``top`` and the rows of ``df`` below it; returns the first free row. ``widths``
+    gathers each column's widest text (Chinese counted double) over all blocks of the sheet."""
     keys = [k for k in columns if k in df.columns]
     for j, key in enumerate(keys):
         header, kind = columns[key]
@@ -236,12 +240,13 @@ def _write_block(ws, top: int, df: pd.DataFrame, columns: dict, fmts: dict) -> i
             else:
                 ws.write_string(i, j, str(v))
         width = max([_display_width(header)] + [_display_width(_shown(v, kind)) for v in df[key].tolist()[:500]])
-        ws.set_column(j, j, min(max(width + 2, 8), 60))
+        widths[j] = max(widths.get(j, 8), min(width + 2, 60))
     return top + 1 + len(df)
 
 
 def write_sensitivity_workbook(sweep, path: str | Path) -> Path:
-    """A workbook of its own holding the 敏感性 sheet (``gridsim sweep``); same inputs, same bytes."""
+    """A workbook of its own holding the 敏感性 sheet (``gridsim sweep``); same inputs, same bytes.
+    ``sweep``: one :class:`~gridsim.sweep.SweepResult` or a list of them."""
     import xlsxwriter
 
     wb = xlsxwriter.Workbook(str(path))

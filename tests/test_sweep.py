@@ -247,7 +247,7 @@ def test_sensitivity_sheet_in_budget_workbook(tmp_path, small):
     wb = load_workbook(tmp_path / "budget.xlsx", read_only=True)
     assert wb.sheetnames[-1] == "敏感性" and "汇总" in wb.sheetnames
     rows = list(wb["敏感性"].iter_rows(values_only=True))
-    assert "单因素" in rows[0][0] and "摆幅 swing |高−低|" in rows[2] and 3.0 in rows[3]
+    assert "单因素" in rows[0][0] and "摆幅 swing |高−低|" in rows[1] and 3.0 in rows[2]
 
 
 def _csv(tmp_path, homes) -> str:
