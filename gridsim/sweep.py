@@ -177,15 +177,36 @@ class BudgetRun:
     seed: int
     uncertain: bool = False
     year: int | None = None
+    _judged: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __call__(self, values: Mapping[str, Any], plan: str | None = None) -> dict[str, float]:
         from .budget import simulate_budget
 
         policy = self.policy.with_overrides(dict(values)) if values else self.policy
-        chosen = self.plans[plan if plan is not None else next(iter(self.plans))]
-        result = simulate_budget(chosen, policy, self.draws, self.seed, year=self.year, years=1,
+        name = plan if plan is not None else next(iter(self.plans))
+        key = (name, tuple((k, policy[k]) for k in policy.keys() if k.startswith("grid.")))
+        if key not in self._judged:  # first run of this plan under these grid rules: the Plan itself, all checks
+            result = simulate_budget(self.plans[name], policy, self.draws, self.seed, year=self.year, years=1,
+                                     uncertain=self.uncertain, workers=1)
+            self._judged[key] = (self.plans[name].with_policy(policy).tallies(), result.meta["violations"])
+            return outputs_of(result)
+        # later runs: the same plan's tallies under the same grid rules (only grid.* keys change them), so the
+        # plan's checks are not redone in every one of thousands of runs; the numbers are the same
+        tallies, violations = self._judged[key]
+        result = simulate_budget(_CheckedTallies(tallies), policy, self.draws, self.seed, year=self.year, years=1,
                                  uncertain=self.uncertain, workers=1)
-        return outputs_of(result)
+        return {**outputs_of(result), "violations": float(violations)}
+
+
+@dataclass(frozen=True)
+class _CheckedTallies:
+    """A plan already priced once under these grid rules, reduced to its tallies: what ``simulate_budget``
+    reads of a plan (``tallies()``), without the homes it would check again."""
+
+    frame: pd.DataFrame
+
+    def tallies(self) -> pd.DataFrame:
+        return self.frame
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -216,7 +237,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None, *, pro
     n = max(1, int(workers or os.cpu_count() or 1))
     # ":0": the scheduler's HTTP server (always started) takes a free port, never a clash on 8787
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=":0",
-                           silence_logs=logging.ERROR)
+                           silence_logs=logging.CRITICAL)  # a Ctrl-C ends the workers: no log noise
     try:
         with Client(cluster) as client:
             yield client

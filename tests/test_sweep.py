@@ -18,7 +18,8 @@ from gridsim.partition.instances import register, village
 from gridsim.policy import load_policy
 from gridsim.sensitivity import (Ishigami, break_even, check_samples, crossings, knob, knob_sweep, morris,
                                  parse_knob, sobol, tornado)
-from gridsim.sweep import BudgetRun, SweepResult, dask_client, ranged_factors, ranged_keys, write_sweep
+from gridsim.budget import simulate_budget
+from gridsim.sweep import BudgetRun, SweepResult, dask_client, outputs_of, ranged_factors, ranged_keys, write_sweep
 
 ISHIGAMI_S1 = (0.314, 0.442, 0.0)
 ISHIGAMI_ST = (0.558, 0.442, 0.244)
@@ -88,6 +89,11 @@ def test_tornado_same_on_one_process_and_two_workers(small, cluster):
     there = tornado(model, factors, client=cluster, progress=False)
     pd.testing.assert_frame_equal(here.table, there.table)
     pd.testing.assert_frame_equal(here.runs, there.runs)
+    # a run is simulate_budget on the plan itself, also where the model reuses the plan's checked tallies
+    direct = outputs_of(simulate_budget(plan, policy.with_overrides({"pay.performance.yuan_per_case": 12.0}), 150, 4,
+                                        uncertain=False, workers=1))
+    row = here.runs[here.runs["pay.performance.yuan_per_case"] == 12.0].iloc[0]
+    assert {k: row[k] for k in direct} == direct
     t = here.table.set_index(["output", "key"])
     # the funding split moves money between funders, never the total (same seed, same replicates)
     assert t.at[("total_p50", "funding.district_share"), "swing"] == 0
@@ -238,7 +244,6 @@ def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
 def test_sensitivity_sheet_in_budget_workbook(tmp_path, small):
     from openpyxl import load_workbook
 
-    from gridsim.budget import simulate_budget
     from gridsim.workbook import write_budget
 
     homes, policy, plan = small
