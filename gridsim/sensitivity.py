@@ -188,8 +188,9 @@ def sobol(model: Callable, factors: Sequence[Factor], n: int, *, seed: int = 0, 
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # a factor with no effect divides 0 by 0 in a resample
+                # a Generator, not the int: SALib's sobol.analyze ignores a falsy seed (0) and resamples unseeded
                 si = analyze.analyze(prob, Y, calc_second_order=False, num_resamples=num_resamples,
-                                     conf_level=conf_level, seed=seed)
+                                     conf_level=conf_level, seed=np.random.default_rng(seed))
         for j, f in enumerate(factors):
             rows.append({"output": out, "output_label": _label(out), "key": f.key, "label": f.label,
                          "S1": float(si["S1"][j]), "S1_conf": float(si["S1_conf"][j]),
