@@ -51,8 +51,7 @@ def tornado_chart(result, output: str = "total_p50", *, top: int = 12, title: st
     ax.barh(y, t["at_high"] / scale - base, left=base, color=HIGH_COLOUR, alpha=0.85, label="取高值 at high end")
     ax.axvline(base, color="black", lw=1)
     ax.set_yticks(y, [f"{r.label}（{_fmt(r.low)}–{_fmt(r.high)}）" for r in t.itertuples()], fontsize=8)
-    unit = "万元/年" if _is_money(output) else ""
-    ax.set_xlabel(f"{OUTPUTS.get(output, output)}{'（' + unit + '）' if unit else ''}")
+    ax.set_xlabel(OUTPUTS.get(output, output).replace("（元）", "（万元/年）"))
     ax.set_title(title or f"单因素敏感性：{OUTPUTS.get(output, output)}")
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
@@ -79,14 +78,18 @@ def sobol_chart(result, output: str = "total_p50", *, top: int = 12, title: str 
 
 
 def knob_chart(result, key: str, outputs: Sequence[str] = ("total", "subdistrict", "district"), *,
-               line: float | None = None, break_even: pd.DataFrame | None = None, title: str = "") -> plt.Figure:
+               line: float | None = None, break_even: pd.DataFrame | None = None, aside: bool = True,
+               title: str = "") -> plt.Figure:
     """Money against one knob: the median of each funder's yearly bill with its P5–P95 band (万元), the
-    budget ``line`` and the break-even values; beside it the grid count and the unqualified share."""
+    budget ``line`` and the break-even values; beside it (``aside``) the grid count and the unqualified share."""
     use_chinese_font()
     t = result.table.sort_values(key)
     x = t[key].to_numpy(float)
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.2), constrained_layout=True,
-                                  gridspec_kw={"width_ratios": [3, 2]})
+    if aside:
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.2), constrained_layout=True,
+                                      gridspec_kw={"width_ratios": [3, 2]})
+    else:
+        fig, ax = plt.subplots(figsize=(8, 4.2), constrained_layout=True)
     palette = plt.get_cmap("tab10").colors
     for i, out in enumerate(outputs):
         ax.fill_between(x, t[f"{out}_p5"] / WAN, t[f"{out}_p95"] / WAN, color=palette[i], alpha=0.2, lw=0)
@@ -103,6 +106,9 @@ def knob_chart(result, key: str, outputs: Sequence[str] = ("total", "subdistrict
     ax.set_ylabel("万元/年")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    fig.suptitle(title or f"政策旋钮：{label}")
+    if not aside:
+        return fig
     ax2.step(x, t["grids"], where="mid", color="black", label="网格数 grids")
     ax2.set_xlabel(label)
     ax2.set_ylabel("网格数（个）")
@@ -111,7 +117,6 @@ def knob_chart(result, key: str, outputs: Sequence[str] = ("total", "subdistrict
     ax3.set_ylabel("月度不合格比例（%）")
     ax2.legend(handles=ax2.get_legend_handles_labels()[0] + ax3.get_legend_handles_labels()[0], fontsize=8,
                loc="upper right")
-    fig.suptitle(title or f"政策旋钮：{label}")
     return fig
 
 

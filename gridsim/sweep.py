@@ -19,7 +19,7 @@ values. This module holds what every such analysis shares:
   this machine's cores, started and stopped here (nothing to start by hand), or an existing cluster by its
   scheduler address. An address that does not answer within a few seconds is an error before any run
   starts. Runs are sent in batches (fewer, larger tasks keep Dask's per-task overhead small), shown with a
-  progress bar (tqdm: text on a terminal, a widget in a notebook), and gathered in task order, so the
+  progress bar (tqdm, on stderr: the terminal, or live under a notebook cell), and gathered in task order, so the
   result is the same for any number of workers — and the same as ``client=None``, which runs everything
   in this process.
 * **the result** (:class:`SweepResult`) and its files (:func:`write_sweep`: CSVs and ``sensitivity.xlsx``,
@@ -272,7 +272,9 @@ def run_tasks(model: Callable, tasks: Sequence[Mapping[str, Any]], *, client=Non
     tasks = list(tasks)
     if not tasks:
         return []
-    from tqdm.auto import tqdm
+    # a text bar on stderr, also in a notebook: Jupyter shows it live, and the reports (which drop stderr)
+    # keep no frozen "0%" widget text
+    from tqdm import tqdm
 
     if client is None:
         out = []
