@@ -191,6 +191,19 @@ def test_break_even_root_and_band():
         break_even(pd.DataFrame({"k": ["a", "b"], "grids": [1, 2]}), "k", "grids", 1.5)
 
 
+def test_break_even_per_value_of_a_second_knob():
+    x = np.array([0.3, 0.5, 0.7])
+    rows = []
+    for pay in (150, 250):  # a higher pay level shifts the curve up: the line is reached at a higher share
+        for share in x:
+            mid = pay * 4 - 1000 * share
+            rows.append({"share": share, "pay": pay, "subdistrict_p5": mid - 20, "subdistrict_p50": mid,
+                         "subdistrict_p95": mid + 20})
+    out = break_even(pd.DataFrame(rows), "share", "subdistrict", 300.0, by="pay").set_index("by_value")
+    assert out.loc[150, "value"] == pytest.approx(0.3) and out.loc[250, "value"] == pytest.approx(0.7)
+    assert "区间一端" in out.loc[150, "note"]  # at pay 150 the P5 curve stays below the line: one end open
+
+
 def test_check_samples():
     check_samples("sobol", 512)
     for n in (0, 3, 100, 511):
@@ -273,6 +286,23 @@ def test_cli_tornado_end_to_end(tmp_path, small, capsys):
     assert table.loc[table["key"] == "funding.district_share", "low"].iloc[0] == 0.2
     assert len(pd.read_csv(out / "runs.csv")) == 5 and (out / "sensitivity.xlsx").exists()
     assert "年度经费合计 P50" in capsys.readouterr().out
+
+
+def test_cli_knob_with_break_even(tmp_path, small, capsys):
+    homes, _, _ = small
+    out = tmp_path / "out"
+    code = main(["sweep", "knob", "--homes", _csv(tmp_path, homes), "--crs", "EPSG:4548", "--knob",
+                 "funding.district_share=0.3:0.7:3", "--break-even", "subdistrict=20000", "--draws", "20",
+                 "--workers", "1", "--no-progress", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    table = pd.read_csv(out / "sweep.csv")
+    assert list(table["funding.district_share"]) == [0.3, 0.5, 0.7]
+    assert table["subdistrict_p50"].is_monotonic_decreasing and table["grids"].nunique() == 1
+    be = pd.read_csv(out / "break_even.csv")
+    assert len(be) == 1 and be.loc[0, "knob"] == "funding.district_share"
+    value = be.loc[0, "value"]
+    assert math.isnan(value) or 0.3 <= value <= 0.7
+    assert "盈亏平衡" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, words", [
