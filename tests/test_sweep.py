@@ -312,6 +312,7 @@ def test_cli_knob_with_break_even(tmp_path, small, capsys):
     (["sobol", "--samples", "100"], "power of 2"),
     (["knob", "--knob", "funding.district_share=0.3:0.7", "--break-even", "nothing=1"], "OUTPUT=NUMBER"),
     (["knob"], "one or two --knob"),
+    (["tornado", "--year", "1999"], "must be between"),
     (["tornado", "--knob", "funding.district_share=0.3:0.7"], "only for the knob mode"),
 ])
 def test_cli_bad_input_exit_2_before_any_run(tmp_path, capsys, argv, words):

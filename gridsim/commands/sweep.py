@@ -117,10 +117,17 @@ def _sweep(args) -> int:
 def _check_arguments(args, policy):
     """Parse and check the mode's options; returns the factors (tornado/morris/sobol) or knobs and the
     break-even request (knob)."""
+    import pandas as pd
+
     from ..errors import GridsimError
     from ..sensitivity import check_samples, parse_knob
     from ..sweep import BANDED, OUTPUTS, ranged_factors
+    from .budget import LAST_YEAR
 
+    first = pd.Period(policy["assessment.start"], freq="M").year
+    if args.year is not None and not first <= args.year <= LAST_YEAR:
+        raise GridsimError(f"--year 须在 {first}（方案考核试行当年）与 {LAST_YEAR} 之间 (must be between {first} and "
+                           f"{LAST_YEAR}), 得到 got {args.year}")
     if args.mode != "knob":
         for opt, given in (("--knob", args.knob), ("--break-even", args.break_even), ("--time-limit", args.time_limit)):
             if given:
@@ -187,6 +194,7 @@ def _load(args, policy):
     if plan is None and args.mode != "knob":  # the optimizer's plan, before the cluster starts
         from ..partition import partition
 
+        print("优化网格方案 (optimizing the plan; --plan gives one) …", file=sys.stderr, flush=True)
         plan = partition(homes, graph, policy=policy, seed=args.seed).plan
     return homes, graph, plan
 
