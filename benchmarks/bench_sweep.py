@@ -13,7 +13,9 @@ On the embedded data and the optimizer's plan of it (baseline), in one run:
 4. Dask's overhead: a tiny sweep (Ishigami, Sobol N = 64, 320 evaluations of microseconds each) on the
    cluster against one process, and the cluster's start and stop.
 
-The figures depend on the machine's load (it is shared): the load average is printed before and after.
+The figures depend on the machine's load (it is shared): the load average is printed, and so is the number
+of cores this run actually gets (two pure-Python loops at once against one): the cluster's speed-up cannot
+exceed it.
 Run standalone: ``python benchmarks/bench_sweep.py [--sobol-n 512] [--sobol-draws 50] [--skip-sobol]``.
 """
 
@@ -45,6 +47,30 @@ def load() -> str:
     return "load average (1/5/15 min): " + " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def _burn(_=None) -> float:
+    t = time.perf_counter()
+    x = 0
+    for i in range(5_000_000):
+        x += i
+    return time.perf_counter() - t
+
+
+def free_cores() -> float:
+    """How many cores this run actually gets right now: one pure-Python loop alone, then two at once in
+    two processes (2.0 on an idle 2-core machine, about 1.0 when other work holds a core)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        list(pool.map(_burn, range(2)))  # warm up
+        t = time.perf_counter()
+        pool.submit(_burn).result()
+        alone = time.perf_counter() - t
+        t = time.perf_counter()
+        list(pool.map(_burn, range(2)))
+        pair = time.perf_counter() - t
+    return 2 * alone / pair
+
+
 def timed(fn):
     t = time.perf_counter()
     out = fn()
@@ -61,7 +87,7 @@ def main() -> int:
     ap.add_argument("--skip-single", action="store_true", help="skip the one-process tornado (no speed-up figure)")
     args = ap.parse_args()
 
-    print(f"cores: {os.cpu_count()}; {load()}")
+    print(f"cores: {os.cpu_count()}; free cores measured now: {free_cores():.2f}; {load()}")
     policy = load_policy()
     homes = read_homes()
     graph = build_graph(homes, read_layer("barriers"))
@@ -83,7 +109,7 @@ def main() -> int:
             single, t_single = timed(lambda: tornado(model, factors, progress=False))
             same = single.table.equals(tor.table)
             print(f"   same tornado on one process: {t_single:.1f} s → cluster speed-up ×{t_single / t_cluster:.2f} "
-                  f"on {WORKERS} workers; identical results: {same}")
+                  f"on {WORKERS} workers (free cores now: {free_cores():.2f}); identical results: {same}")
             ok &= same
 
         if not args.skip_sobol:
