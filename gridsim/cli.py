@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "gridsim.commands.report",
     "gridsim.commands.template",
     "gridsim.commands.roster",
+    "gridsim.commands.sweep",
 )
 
 

@@ -98,10 +98,11 @@ def _write_sheet(wb, name: str, df: pd.DataFrame, columns: dict, fmts: dict) -> 
     ws.repeat_rows(0)
 
 
-def write_budget(result: BudgetResult, out_dir: str | Path, policy) -> list[Path]:
+def write_budget(result: BudgetResult, out_dir: str | Path, policy, sensitivity=None) -> list[Path]:
     """Write ``budget.xlsx`` and the CSVs into ``out_dir``; all files appear together or none do.
 
-    Files are written into a temporary folder beside ``out_dir`` and moved in at the end.
+    ``sensitivity``: a :class:`~gridsim.sweep.SweepResult` to add as the 敏感性 sheet. Files are written
+    into a temporary folder beside ``out_dir`` and moved in at the end.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -115,7 +116,7 @@ def write_budget(result: BudgetResult, out_dir: str | Path, policy) -> list[Path
         result.summary[["item", "p5", "p50", "p95", "mean", "year", "label"]].round(2).to_csv(
             tmp / "summary.csv", index=False, encoding="utf-8")
         grids[list(ASSESSMENT_COLUMNS)].round(6).to_csv(tmp / "assessment.csv", index=False, encoding="utf-8")
-        _write_workbook(result, tmp / "budget.xlsx", policy, grids)
+        _write_workbook(result, tmp / "budget.xlsx", policy, grids, sensitivity)
         out_dir.mkdir(parents=True, exist_ok=True)
         written = []
         for f in sorted(tmp.iterdir()):
@@ -126,15 +127,19 @@ def write_budget(result: BudgetResult, out_dir: str | Path, policy) -> list[Path
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _write_workbook(result: BudgetResult, path: Path, policy, grids: pd.DataFrame) -> None:
+def _formats(wb) -> dict:
+    return {"header": wb.add_format({"bold": True, "text_wrap": True, "valign": "top", "bg_color": "#DDEBF7"}),
+            "yuan": wb.add_format({"num_format": "#,##0"}), "int": wb.add_format({"num_format": "0"}),
+            "dec": wb.add_format({"num_format": "0.00"}), "pct": wb.add_format({"num_format": "0.00%"}),
+            "ratio": wb.add_format({"num_format": "0.00"}), "num": wb.add_format({"num_format": "0.0000"})}
+
+
+def _write_workbook(result: BudgetResult, path: Path, policy, grids: pd.DataFrame, sensitivity=None) -> None:
     import xlsxwriter
 
     wb = xlsxwriter.Workbook(str(path))
     wb.set_properties({"title": "网格化服务管理经费需求 funding need", "created": DOCUMENT_DATE})
-    fmts = {"header": wb.add_format({"bold": True, "text_wrap": True, "valign": "top", "bg_color": "#DDEBF7"}),
-            "yuan": wb.add_format({"num_format": "#,##0"}), "int": wb.add_format({"num_format": "0"}),
-            "dec": wb.add_format({"num_format": "0.00"}), "pct": wb.add_format({"num_format": "0.00%"}),
-            "ratio": wb.add_format({"num_format": "0.00"})}
+    fmts = _formats(wb)
     b = result.bands
     year = b[(b["freq"] == "year") & (b["dimension"] != "unit_line")]
     _write_sheet(wb, "汇总", year, _band_columns("元/年"), fmts)
@@ -163,4 +168,93 @@ def _write_workbook(result: BudgetResult, path: Path, policy, grids: pd.DataFram
     ], columns=["参数 key", "名称 label", "取值 value"])
     params = pd.concat([run, table], ignore_index=True)
     _write_sheet(wb, "参数", params, {c: (c, None) for c in params.columns}, fmts)
+    if sensitivity is not None:
+        write_sensitivity_sheet(wb, sensitivity, fmts)
     wb.close()
+
+
+SENSITIVITY_COLUMNS = {  # column -> (Chinese header, number format); each mode shows those it has
+    "output_label": ("输出 output", None), "label": ("参数 parameter", None), "key": ("参数键 key", None),
+    "low": ("低值 low", "num"), "high": ("高值 high", "num"), "baseline": ("基线值 baseline", "num"),
+    "base": ("基线结果 at baseline", "num"), "at_low": ("低值时 at low", "num"), "at_high": ("高值时 at high", "num"),
+    "swing": ("摆幅 swing |高−低|", "num"),
+    "mu_star": ("μ*（平均绝对基本效应）", "num"), "mu_star_conf": ("μ* 置信区间半宽 ±", "num"),
+    "mu": ("μ", "num"), "sigma": ("σ（非线性/交互）", "num"),
+    "S1": ("一阶指数 S1", "num"), "S1_conf": ("S1 置信区间半宽 ±", "num"),
+    "ST": ("总效应指数 ST", "num"), "ST_conf": ("ST 置信区间半宽 ±", "num"),
+}
+KNOB_COLUMNS = {
+    "plan": ("网格方案 plan", None), "grids": ("网格数 grids", "int"), "violations": ("违反规则处数 violations", "int"),
+    "diagnoses": ("无法全部合规的村社数 units not fully legal", "int"),
+    **{f"{who}_{q}": (f"{name} {q.upper()}（元/年）", "yuan") for who, name in
+       (("total", "合计 total"), ("district", "区级 district"), ("subdistrict", "街道 subdistrict"))
+       for q in ("p5", "p50", "p95")},
+    "unqualified": ("月度不合格比例 unqualified", "pct"), "criticism": ("年度通报批评概率 criticism", "pct"),
+    "termination": ("年度终止协议概率 termination", "pct"),
+}
+BREAK_EVEN_COLUMNS = {
+    "output_label": ("输出 output", None), "line": ("界线 line", "num"), "knob": ("旋钮 knob", None),
+    "by": ("分组旋钮 by", None), "by_value": ("分组取值 by value", None), "value": ("平衡点（中位数）break-even", "num"),
+    "band_low": ("区间低 band low (P5/P95)", "num"), "band_high": ("区间高 band high (P5/P95)", "num"),
+    "note": ("说明 note", None),
+}
+MODE_TITLES = {"tornado": "单因素敏感性（龙卷风图）one-at-a-time (tornado)", "morris": "Morris 筛选 screening",
+               "sobol": "Sobol 全局敏感性指数 global indices", "knob": "政策旋钮扫描 policy-knob sweep"}
+
+
+def write_sensitivity_sheet(wb, sweeps, fmts: dict) -> None:
+    """The 敏感性 sheet: for each :class:`~gridsim.sweep.SweepResult` (one, or a list stacked top to bottom)
+    a line saying what was run (mode, scenario, seed, draws per run, sample size), its table and, for a
+    knob sweep asked for one, the break-even table."""
+    ws = wb.add_worksheet("敏感性")
+    row, widths = 0, {}
+    for sweep in (sweeps if isinstance(sweeps, (list, tuple)) else [sweeps]):
+        m = sweep.meta
+        facts = [f"{MODE_TITLES.get(sweep.mode, sweep.mode)}", f"情景 scenario: {m.get('scenario', '')}",
+                 f"种子 seed: {m.get('seed', '')}", f"每次抽样 draws per run: {m.get('draws', '')}",
+                 f"模拟次数 runs: {m.get('runs', '')}"]
+        if "samples" in m:
+            facts.append(f"样本数 sample size: {m['samples']}")
+        ws.write_string(row, 0, "；".join(str(f) for f in facts), fmts["header"])
+        if sweep.mode == "knob":
+            columns = {**{k: (k, "num") for k in m.get("knobs", [])}, **KNOB_COLUMNS}
+        else:
+            columns = SENSITIVITY_COLUMNS
+        row = _write_block(ws, row + 1, sweep.table, columns, fmts, widths)
+        if sweep.break_even is not None:
+            ws.write_string(row + 1, 0, "盈亏平衡 break-even（旋钮值 knob value）", fmts["header"])
+            row = _write_block(ws, row + 2, sweep.break_even, BREAK_EVEN_COLUMNS, fmts, widths)
+        row += 2
+    for j, width in widths.items():
+        ws.set_column(j, j, width)
+
+
+def _write_block(ws, top: int, df: pd.DataFrame, columns: dict, fmts: dict, widths: dict) -> int:
+    """A header row at ``top`` and the rows of ``df`` below it; returns the first free row. ``widths``
+    gathers each column's widest text (Chinese counted double) over all blocks of the sheet."""
+    keys = [k for k in columns if k in df.columns]
+    for j, key in enumerate(keys):
+        header, kind = columns[key]
+        ws.write(top, j, header, fmts["header"])
+        for i, v in enumerate(df[key].tolist(), start=top + 1):
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                ws.write_blank(i, j, None)
+            elif kind and isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+                ws.write_number(i, j, float(v), fmts[kind])
+            else:
+                ws.write_string(i, j, str(v))
+        width = max([_display_width(header)] + [_display_width(_shown(v, kind)) for v in df[key].tolist()[:500]])
+        widths[j] = max(widths.get(j, 8), min(width + 2, 60))
+    return top + 1 + len(df)
+
+
+def write_sensitivity_workbook(sweep, path: str | Path) -> Path:
+    """A workbook of its own holding the 敏感性 sheet (``gridsim sweep``); same inputs, same bytes.
+    ``sweep``: one :class:`~gridsim.sweep.SweepResult` or a list of them."""
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(str(path))
+    wb.set_properties({"title": "网格化服务管理经费敏感性 sensitivity of the funding need", "created": DOCUMENT_DATE})
+    write_sensitivity_sheet(wb, sweep, _formats(wb))
+    wb.close()
+    return Path(path)
