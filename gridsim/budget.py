@@ -98,8 +98,10 @@ class BudgetResult:
 
 
 def _is_todays_map(plan) -> bool:
-    homes = getattr(plan, "homes", None)
-    if homes is None or "current_grid_id" not in homes.columns:
+    if not hasattr(plan, "assignment"):  # a tallies frame: no homes to compare with today's map
+        return False
+    homes = plan.homes
+    if "current_grid_id" not in homes.columns:
         return False
     return bool((plan.assignment == homes["current_grid_id"]).all())
 
