@@ -39,6 +39,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import pandas as pd
 
 from .errors import GridsimError, PolicyError
+from .workload import PARTS_KEYS, plan_parts
 
 #: the figures one run yields: name -> Chinese label (English beside)
 OUTPUTS = {
@@ -185,17 +186,18 @@ class BudgetRun:
 
         policy = self.policy.with_overrides(dict(values)) if values else self.policy
         name = plan if plan is not None else next(iter(self.plans))
-        key = (name, tuple((k, policy[k]) for k in policy.keys() if k.startswith("grid.")))
+        key = (name, tuple((k, policy[k]) for k in policy.keys() if k.startswith("grid.") or k in PARTS_KEYS))
         if key not in self._judged:  # first run of this plan under these grid rules: the Plan itself, all checks
             result = simulate_budget(self.plans[name], policy, self.draws, self.seed, year=self.year, years=1,
                                      uncertain=self.uncertain, workers=1)
-            self._judged[key] = (self.plans[name].with_policy(policy).tallies(), result.meta["violations"])
+            judged = self.plans[name].with_policy(policy)
+            self._judged[key] = (judged.tallies(), plan_parts(judged, policy), result.meta["violations"])
             return outputs_of(result)
-        # later runs: the same plan's tallies under the same grid rules (only grid.* keys change them), so the
-        # plan's checks are not redone in every one of thousands of runs; the numbers are the same
-        tallies, violations = self._judged[key]
-        result = simulate_budget(_CheckedTallies(tallies), policy, self.draws, self.seed, year=self.year, years=1,
-                                 uncertain=self.uncertain, workers=1)
+        # later runs: the same plan's tallies and workload parts (tours) under the same grid rules and visit
+        # rules, so the plan's checks and tours are not redone in every one of thousands of runs; same numbers
+        tallies, parts, violations = self._judged[key]
+        result = simulate_budget(_CheckedTallies(tallies, parts), policy, self.draws, self.seed, year=self.year,
+                                 years=1, uncertain=self.uncertain, workers=1)
         return {**outputs_of(result), "violations": float(violations)}
 
 
@@ -205,9 +207,13 @@ class _CheckedTallies:
     reads of a plan (``tallies()``), without the homes it would check again."""
 
     frame: pd.DataFrame
+    parts: pd.DataFrame  # the plan's workload parts (tours through the homes' positions), computed once
 
     def tallies(self) -> pd.DataFrame:
         return self.frame
+
+    def workload_parts(self, policy) -> pd.DataFrame:
+        return self.parts
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -60,6 +60,11 @@ HEURISTIC_MAX_POINTS = 200  # ... up to this many by networkx's greedy tour + 2-
 TWO_OPT_MAX_PASSES = 50  # 2-opt passes at most (each pass tries every pair of tour edges)
 PROXY_AREA_FACTOR = 4.0 * math.pi  # area ≈ 4π·sqrt(det Σ) (exact for a uniform disc; 12 for a square)
 
+#: the parameters :func:`plan_parts` depends on (the worker's share and cadence of visits, the assumed 五必访
+#: share where a register lists none, the visit basis): parts computed once stay valid while these stay put
+PARTS_KEYS = ("visits.worker_share", "visits.key.min_per_month", "visits.general.min_per_quarter",
+              "visits.key_household_share", "visits.basis")
+
 WORKLOAD_KEYS = ("workload.minutes_per_key_visit", "workload.minutes_per_general_visit",
                  "workload.travel_speed_kmh", "workload.circuity", "workload.visits_per_outing",
                  "workload.fixed_hours_month", "workload.available_hours_month")
@@ -378,6 +383,8 @@ def tallies_parts(tallies: pd.DataFrame, policy) -> pd.DataFrame:
 def parts_of(plan, tallies: pd.DataFrame, policy) -> pd.DataFrame:
     """Per grid of ``tallies`` (same index): :func:`plan_parts` when ``plan`` is a Plan, else
     :func:`tallies_parts` (a tallies frame has no positions, so no walking)."""
+    if hasattr(plan, "workload_parts"):  # parts computed once from a Plan (a sweep's later runs)
+        return plan.workload_parts(policy).reindex(tallies.index)
     if hasattr(plan, "homes") and hasattr(plan, "assignment"):
         return plan_parts(plan, policy).reindex(tallies.index)
     return tallies_parts(tallies, policy)
