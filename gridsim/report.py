@@ -42,7 +42,7 @@ DEFAULT_TIMEOUT_S = 600
 DEFAULT_TIME_LIMIT_S = 120.0  # the optimizer's time limit, the notebooks' own default
 PLAN_DIR = "plan"  # the scenario's one plan, inside its folder (gridsim.scenario_plan)
 PLAN_CACHE = ".plan-cache"  # stored plans by key, inside the report folder, serving repeated runs
-INPUT_PARAMETERS = ("homes_path", "units_path", "barriers_path", "cases_path", "current")
+INPUT_PARAMETERS = ("homes_path", "units_path", "barriers_path", "cases_path", "current", "crs")
 PLAN_ID = re.compile(r"(?<!现状)方案编号 plan id: ([0-9a-f]{12})")
 TODAY_ID = re.compile(r"现状方案编号 today's plan id: ([0-9a-f]{12})")
 # Report defaults for notebook parameters (a -p KEY=VALUE wins; a notebook run on its own keeps its own
@@ -322,7 +322,7 @@ def _previous_seconds(scen_dir: Path) -> dict[str, float]:
 
 
 def _write_manifest(scen_dir: Path, scenario, results: list[NotebookResult], *, plan: dict | None = None,
-                    run_seconds: float | None = None) -> None:
+                    run_seconds: float | None = None, data: dict | None = None) -> None:
     """Record this run's results, keeping earlier entries for notebooks not re-run whose files still exist."""
     path = scen_dir / MANIFEST
     previous = {}
@@ -338,7 +338,7 @@ def _write_manifest(scen_dir: Path, scenario, results: list[NotebookResult], *, 
         "generated": _dt.datetime.now().astimezone().isoformat(timespec="seconds"), "gridsim": __version__,
         "notebooks": [merged[k] for k in sorted(merged)],
         "files": _listed_files(scen_dir),
-        "plan": plan or {}, "run_seconds": run_seconds,
+        "plan": plan or {}, "run_seconds": run_seconds, "data": data or {"embedded": True},
     }
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
 
@@ -364,10 +364,12 @@ def write_index(out_dir: Path) -> Path:
             continue
     manifests.sort(key=lambda m: (m.get("scenario") != "baseline", m.get("scenario", "")))
     e = html.escape
+    # the embedded data set is 史河街道's; a report on the user's own register names no place
+    place = "史河街道" if all(m.get("data", {}).get("embedded", True) for m in manifests) else ""
     parts = ["<!DOCTYPE html>", '<html lang="zh-CN"><head><meta charset="utf-8">',
-             "<title>史河街道网格化服务管理 模拟报告 (gridsim reports)</title>",
+             f"<title>{place}网格化服务管理 模拟报告 (gridsim reports)</title>",
              f"<style>{_INDEX_CSS}</style></head><body>",
-             "<h1>史河街道网格化服务管理 模拟报告<br><small>gridsim reports</small></h1>",
+             f"<h1>{place}网格化服务管理 模拟报告<br><small>gridsim reports</small></h1>",
              f"<p>共 {len(manifests)} 个情景 ({len(manifests)} scenario(s))。每个笔记本有两种格式："
              "HTML（供阅读，不含代码）与 .ipynb（含代码与输出，可在 JupyterLab 中打开）。</p>"]
     if interactive_apps() & {p.name for p in NOTEBOOK_DIR.glob("*.ipynb")}:
@@ -380,6 +382,8 @@ def write_index(out_dir: Path) -> Path:
         parts.append(f'<h2 id="{e(sid)}">{e(m.get("title", sid))} <small>({e(sid)})</small></h2>')
         if m.get("description"):
             parts.append(f'<p class="desc">{e(m["description"])}</p>')
+        if m.get("data", {}).get("text"):
+            parts.append(f'<p class="desc">{e(m["data"]["text"])}</p>')
         if m.get("plan"):
             p = m["plan"]
             parts.append(f"<p>网格方案 plan：<code>{e(p.get('plan_id', ''))}</code>（{e(str(p.get('grids', '')))} 个网格 grids，"
@@ -413,16 +417,22 @@ def write_index(out_dir: Path) -> Path:
 # The whole run
 
 
+def read_inputs(extra: Mapping[str, Any]):
+    """The data the pages will read (:func:`gridsim.report_inputs.load_inputs`), checked before any page runs."""
+    from .report_inputs import load_inputs
+
+    return load_inputs(extra.get("homes_path", ""), units_path=extra.get("units_path", ""),
+                       barriers_path=extra.get("barriers_path", ""), cases_path=extra.get("cases_path", ""),
+                       current=extra.get("current", ""), crs=extra.get("crs") or None)
+
+
 def prepare_plans(policies, out_dir: Path, extra: Mapping[str, Any]):
     """Partition once per scenario (through the cache in ``out_dir/.plan-cache``) and store each plan in
     ``out_dir/<scenario>/plan/``; returns per scenario its plan id, grids and seconds (or the error)."""
     from .graph import build_graph
-    from .report_inputs import load_inputs
     from .scenario_plan import fingerprint, plan_key, save_plan, scenario_plan
 
-    inputs = load_inputs(extra.get("homes_path", ""), units_path=extra.get("units_path", ""),
-                         barriers_path=extra.get("barriers_path", ""), cases_path=extra.get("cases_path", ""),
-                         current=extra.get("current", ""))
+    inputs = read_inputs(extra)
     graph = build_graph(inputs.homes, inputs.barriers)
     seed, limit = int(extra.get("seed", 0)), extra.get("time_limit", DEFAULT_TIME_LIMIT_S)
     done = {}
@@ -479,11 +489,7 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
         for sid, info in plans.items():
             _say(progress, f"网格方案 plan {sid}: {info['plan_id']}，{info['grids']} 个网格 grids，{info['seconds']:.1f} s")
     elif any(extra.get(k) for k in INPUT_PARAMETERS):
-        from .report_inputs import load_inputs
-
-        inputs = load_inputs(extra.get("homes_path", ""), units_path=extra.get("units_path", ""),
-                             barriers_path=extra.get("barriers_path", ""), cases_path=extra.get("cases_path", ""),
-                             current=extra.get("current", ""))
+        inputs = read_inputs(extra)
     skips = {}
     for src in paths:
         needs = page_needs(nbformat.read(src, as_version=4))
@@ -516,7 +522,8 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
         collect_workbooks(out_dir / scen.id, started)
         collect_pdfs(out_dir / scen.id, started)
         _write_manifest(out_dir / scen.id, scen, [r for r in results if r.scenario == scen.id],
-                        plan=plans.get(scen.id), run_seconds=wall)
+                        plan=plans.get(scen.id), run_seconds=wall,
+                        data=None if inputs is None else {"embedded": inputs.embedded, "text": inputs.describe()})
     _say(progress, f"用时 time: {wall:.1f} s（{len(scen_objs)} 个情景 scenario(s)，{len(results)} 个页面 pages）")
     return ReportSummary(results, write_index(out_dir), wall)
 

@@ -128,7 +128,7 @@ def load_inputs(homes_path: str = "", *, units_path: str = "", barriers_path: st
         homes = _with_current(homes, current)
         return ReportInputs(homes, read_layer("units"), read_layer("barriers"), read_layer("groups"), read_cases(),
                             embedded=True, units_drawn=False)
-    homes = _with_current(read_homes(homes_path, crs=crs), current)
+    homes = _with_current(read_homes(homes_path, crs=crs or None), current)
     if units_path:
         units = _named_units(read_units(units_path, homes.crs), homes)
         check_homes_in_units(homes, units)

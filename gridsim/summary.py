@@ -197,7 +197,6 @@ def summary_chart(s: ScenarioSummary) -> plt.Figure:
     ax1.set_xticks(x, [UNIT_TYPE_ZH[t] for t in TYPES])
     ax1.set_ylabel("网格数（个）")
     ax1.set_title("网格数：按村社类型", fontsize=11)
-    ax1.legend(fontsize=8, frameon=False)
     items = list(FUNDING_ITEMS)
     x = np.arange(len(items))
     for i, name in enumerate(names):
@@ -211,7 +210,9 @@ def summary_chart(s: ScenarioSummary) -> plt.Figure:
     ax2.set_title(f"{s.year} 年经费需求：中位数与 P5–P95", fontsize=11)
     for ax in (ax1, ax2):
         ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
+    handles, labels = ax1.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(names), fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 

@@ -35,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cases", default=None, metavar="FILE", help="办件数据 (platform cases); 无则用模型抽取的办件")
     p.add_argument("--current", default=None, metavar="COLUMN",
                    help="现网格列名 (column with today's grids), 默认 current_grid_id")
+    p.add_argument("--crs", default=None, help="登记册坐标系，如 EPSG:4548 (CRS of the register's x/y; CSV/Excel in metres need it)")
     p.add_argument("--timeout", type=float, default=None,
                    help="每个笔记本的时限（秒）(per-notebook timeout in seconds), 默认 600")
     p.add_argument("--jobs", type=int, default=None, help="同时运行的笔记本数 (notebooks run at once), 默认 CPU 数（至多4）")
@@ -77,15 +78,16 @@ def _report(args) -> int:
     out = Path(args.out) if args.out else REPORT_DIR
     parameters = _parse_parameters(args.parameter)
     inputs = {"homes_path": args.homes, "units_path": args.units, "barriers_path": args.barriers,
-              "cases_path": args.cases, "current": args.current}
+              "cases_path": args.cases, "current": args.current, "crs": args.crs}
     if not args.homes and any(inputs.values()):
-        raise GridsimError("--units/--barriers/--cases/--current 须与 --homes 同用 (need --homes)")
+        raise GridsimError("--units/--barriers/--cases/--current/--crs 须与 --homes 同用 (need --homes)")
     for key, value in inputs.items():
         if value:
-            if key != "current" and not Path(value).is_file():
+            path_like = key.endswith("_path")
+            if path_like and not Path(value).is_file():
                 raise GridsimError(f"找不到文件 (file not found): {value}")
-            parameters[key] = str(Path(value).resolve()) if key != "current" else value
-    check_outputs([out / "index.html"], [v for k, v in inputs.items() if v and k != "current"])
+            parameters[key] = str(Path(value).resolve()) if path_like else value
+    check_outputs([out / "index.html"], [v for k, v in inputs.items() if v and k.endswith("_path")])
     summary = report.run_reports(scenarios, out, notebooks=args.notebook, parameters=parameters,
                                  timeout=timeout, jobs=args.jobs, progress=not args.no_progress)
     ok = sum(r.status == "ok" for r in summary.results)
