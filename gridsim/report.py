@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -27,7 +28,7 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -245,7 +246,10 @@ def printed_plan_ids(ipynb: Path) -> tuple[str, str]:
 
 
 def _run_one(src: Path, scenario: str, scen_dir: Path, extra: Mapping[str, Any], timeout: float,
-             skip: list[str] | None = None) -> NotebookResult:
+             skip: list[str] | None = None, html_pool=None) -> NotebookResult:
+    """Execute one page and convert it to HTML; ``seconds`` is the time for both. ``html_pool`` (a process
+    pool) converts outside this process: cutting the font for a page is CPU-bound Python, and in the
+    runner's threads the pages would queue for one core."""
     title = notebook_title(nbformat.read(src, as_version=4), src.stem)
     dst = scen_dir / src.name
     if skip:
@@ -257,14 +261,17 @@ def _run_one(src: Path, scenario: str, scen_dir: Path, extra: Mapping[str, Any],
         status, message = execute(src, dst, _parameters_for(src, scenario, scen_dir, extra), timeout)
     except Exception as exc:  # any runner failure is this notebook's failure; the others still run
         status, message = "failed", f"{type(exc).__name__}: {exc}"
-    seconds = time.perf_counter() - start
     html_name = ""
     if dst.exists():
         try:
-            html_name = to_html(dst, dst.with_suffix(".html"), title).name
+            if html_pool is not None:
+                html_name = html_pool.submit(to_html, dst, dst.with_suffix(".html"), title).result().name
+            else:
+                html_name = to_html(dst, dst.with_suffix(".html"), title).name
         except Exception as exc:
             status = "failed"
             message = message or f"HTML 转换失败 (HTML conversion failed): {type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - start
     return NotebookResult(scenario, src.stem, title, status, round(seconds, 1), message,
                           dst.name if dst.exists() else "", html_name, *(printed_plan_ids(dst) if dst.exists() else ("", "")))
 
@@ -504,10 +511,11 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
     last = {(scen.id, nb): sec for scen in scen_objs for nb, sec in _previous_seconds(out_dir / scen.id).items()}
     tasks.sort(key=lambda t: -last.get((t[1].id, t[0].stem), float("inf")))
     results: list[NotebookResult] = []
-    with ThreadPoolExecutor(max_workers=jobs) as pool, \
+    spawn = multiprocessing.get_context("spawn")  # no fork of a threaded process
+    with ThreadPoolExecutor(max_workers=jobs) as pool, ProcessPoolExecutor(jobs, mp_context=spawn) as html_pool, \
             tqdm(total=len(tasks), desc="报告 report", unit="nb", disable=not progress) as bar:
-        futures = {pool.submit(_run_one, src, scen.id, scen_dir, extra, timeout, skips.get(src.stem)): (src, scen)
-                   for src, scen, scen_dir in tasks}
+        futures = {pool.submit(_run_one, src, scen.id, scen_dir, extra, timeout, skips.get(src.stem), html_pool):
+                   (src, scen) for src, scen, scen_dir in tasks}
         for fut in as_completed(futures):
             res = fut.result()
             results.append(res)
