@@ -5,9 +5,18 @@
 ``out/<scenario>/NN_name.ipynb`` and ``out/<scenario>/NN_name.html`` (nbconvert, code hidden: the reader
 is a planner or a leader, not a programmer). A notebook that declares an ``output_dir`` parameter writes
 its artefacts into ``out/<scenario>/files/``; each workbook written there (``files/<name>/budget.xlsx``)
-is copied beside the notebooks as ``out/<scenario>/<name>.xlsx``. ``out/index.html`` links every
-scenario and notebook found under ``out`` — also those from earlier runs — from the ``manifest.json``
-each scenario folder keeps.
+is copied beside the notebooks as ``out/<scenario>/<name>.xlsx``, and each PDF (``files/summary.pdf``,
+the leader's one-page summary of ``00_summary``) as ``out/<scenario>/summary.pdf``. ``out/index.html``
+links every scenario and notebook found under ``out`` — also those from earlier runs — from the
+``manifest.json`` each scenario folder keeps, with each page's time and the plan id it showed.
+
+One plan per scenario: before any page runs, the register is partitioned once per scenario (through a
+cache in ``out/.plan-cache`` keyed by register, grid rules, seed and version: :mod:`gridsim.scenario_plan`)
+and stored in ``out/<scenario>/plan/``; every page declaring ``plan_path`` reads that plan, so all pages
+of a scenario show the same grids. The data may be the user's own (``homes_path``, ``units_path``,
+``barriers_path``, ``cases_path``, ``current``, ``crs``: :mod:`gridsim.report_inputs`), read and checked
+once here before anything runs; a page whose declared needs (notebook metadata ``gridsim.needs``) the data
+does not meet is skipped, and the index says why.
 
 Each notebook runs in its own papermill process (and kernel) with a wall-clock timeout; a failing or
 timed-out notebook is recorded with its first error and the others still run. The kernel imports the same
@@ -272,8 +281,9 @@ def _run_one(src: Path, scenario: str, scen_dir: Path, extra: Mapping[str, Any],
             status = "failed"
             message = message or f"HTML 转换失败 (HTML conversion failed): {type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start
+    ids = printed_plan_ids(dst) if dst.exists() else ("", "")
     return NotebookResult(scenario, src.stem, title, status, round(seconds, 1), message,
-                          dst.name if dst.exists() else "", html_name, *(printed_plan_ids(dst) if dst.exists() else ("", "")))
+                          dst.name if dst.exists() else "", html_name, *ids)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -296,8 +306,8 @@ def collect_workbooks(scen_dir: Path, since: float) -> list[Path]:
 
 
 def collect_pdfs(scen_dir: Path, since: float) -> list[Path]:
-    """Copy each PDF a notebook wrote this run (``files/summary.pdf``) beside the notebooks (``<scenario>/summary.pdf``);
-    an earlier run's copy whose notebook did not write it again is removed."""
+    """Copy each PDF a notebook wrote this run (``files/summary.pdf``) beside the notebooks
+    (``<scenario>/summary.pdf``); an earlier run's copy whose notebook did not write it again is removed."""
     copied = []
     for pdf in sorted((scen_dir / FILES_DIR).glob("*.pdf")):
         dst = scen_dir / pdf.name
@@ -332,12 +342,13 @@ def _write_manifest(scen_dir: Path, scenario, results: list[NotebookResult], *, 
                     run_seconds: float | None = None, data: dict | None = None) -> None:
     """Record this run's results, keeping earlier entries for notebooks not re-run whose files still exist."""
     path = scen_dir / MANIFEST
-    previous = {}
+    previous, old = {}, {}
     if path.exists():
         try:
-            previous = {r["notebook"]: r for r in json.loads(path.read_text(encoding="utf-8")).get("notebooks", [])}
+            old = json.loads(path.read_text(encoding="utf-8"))
+            previous = {r["notebook"]: r for r in old.get("notebooks", [])}
         except (ValueError, AttributeError, TypeError):
-            previous = {}
+            previous, old = {}, {}
     merged = {k: v for k, v in previous.items() if (scen_dir / v.get("ipynb", "")).is_file()}
     merged.update({r.notebook: asdict(r) for r in results})
     manifest = {
@@ -345,7 +356,8 @@ def _write_manifest(scen_dir: Path, scenario, results: list[NotebookResult], *, 
         "generated": _dt.datetime.now().astimezone().isoformat(timespec="seconds"), "gridsim": __version__,
         "notebooks": [merged[k] for k in sorted(merged)],
         "files": _listed_files(scen_dir),
-        "plan": plan or {}, "run_seconds": run_seconds, "data": data or {"embedded": True},
+        "plan": plan if plan is not None else old.get("plan", {}), "run_seconds": run_seconds,
+        "data": data or old.get("data") or {"embedded": True},
     }
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
 
@@ -451,7 +463,8 @@ def prepare_plans(policies, out_dir: Path, extra: Mapping[str, Any]):
         key = plan_key(inputs.homes, graph, policy, seed=seed, time_limit=limit)
         save_plan(result, out_dir / scen.id / PLAN_DIR, key)
         # the other reading of a village's 户 (三(一)2), which the partition and budget pages set beside it
-        other = {"houses": "registered_households", "registered_households": "houses"}[policy["grid.village.count_basis"]]
+        basis = policy["grid.village.count_basis"]
+        other = {"houses": "registered_households", "registered_households": "houses"}[basis]
         scenario_plan(inputs.homes, graph, policy.with_overrides({"grid.village.count_basis": other}), seed=seed,
                       time_limit=limit, cache_dir=out_dir / PLAN_CACHE)
         done[scen.id] = {"plan_id": fingerprint(result.plan), "grids": result.plan.n_grids(),

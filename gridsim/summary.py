@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .plotting import UNIT_TYPE_COLOURS, UNIT_TYPE_ZH, use_chinese_font
+from .plotting import UNIT_TYPE_ZH, use_chinese_font
 
 TYPES = ("community", "village")
 TODAY, PLAN, BASELINE = "现状网格 today", "本情景方案 scenario plan", "基线方案 baseline plan"

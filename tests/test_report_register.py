@@ -37,8 +37,8 @@ def user_register(tmp_path_factory):
 def user_report(user_register, tmp_path_factory):
     path, homes = user_register
     out = tmp_path_factory.mktemp("report")
-    code = cli.main(["report", "--homes", str(path), "--crs", "EPSG:4548", "--out", str(out), "--no-progress", "-p", "draws=40",
-                     "-p", "years=1"])
+    code = cli.main(["report", "--homes", str(path), "--crs", "EPSG:4548", "--out", str(out), "--no-progress",
+                     "-p", "draws=40", "-p", "years=1"])
     return code, out, homes
 
 
@@ -87,8 +87,8 @@ def test_pages_needing_todays_grids_are_skipped_with_the_reason(user_register, t
     bare = tmp_path / "no_current.csv"
     homes.drop(columns=["current_grid_id"]).to_csv(bare, index=False)
     out = tmp_path / "out"
-    code = cli.main(["report", "--homes", str(bare), "--crs", "EPSG:4548", "--out", str(out), "--no-progress", "--notebook", "00",
-                     "--notebook", "01", "-p", "draws=30"])
+    code = cli.main(["report", "--homes", str(bare), "--crs", "EPSG:4548", "--out", str(out), "--no-progress",
+                     "--notebook", "00", "--notebook", "01", "-p", "draws=30"])
     assert code == 0
     manifest = json.loads((out / "baseline" / "manifest.json").read_text(encoding="utf-8"))
     pages = {r["notebook"]: r for r in manifest["notebooks"]}
@@ -111,8 +111,8 @@ def test_units_file_is_checked_before_any_page_runs(user_register, tmp_path, cap
     units = tmp_path / "units.gpkg"
     gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4548").to_file(units, layer="units")
     out = tmp_path / "out"
-    code = cli.main(["report", "--homes", str(path), "--crs", "EPSG:4548", "--units", str(units), "--out", str(out), "--no-progress",
-                     "--notebook", "00"])
+    code = cli.main(["report", "--homes", str(path), "--crs", "EPSG:4548", "--units", str(units), "--out", str(out),
+                     "--no-progress", "--notebook", "00"])
     assert code == 2
     err = capsys.readouterr().err
     assert "unit_id" in err and "gv1" in err

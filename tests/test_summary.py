@@ -110,7 +110,8 @@ def _summary(overrides=None, with_baseline=True):
         plans[summary.BASELINE] = _figures({"community": 66, "village": 33, "total": 99},
                                            {"community": 363, "village": 361, "total": 363}, 727_000,
                                            {"unqualified": 0.0030, "criticism": 0.0074, "termination": 0.0035})
-    return summary.ScenarioSummary("x", "某情景", plans, overrides or {}, {k: "某参数" for k in overrides or {}}, 2024, 500)
+    labels = {k: "某参数" for k in overrides or {}}
+    return summary.ScenarioSummary("x", "某情景", plans, overrides or {}, labels, 2024, 500)
 
 
 def test_sentences_state_the_numbers_and_their_direction():
@@ -155,7 +156,8 @@ def test_summary_of_a_real_plan_and_its_pdf(small, tmp_path):
     assert s.plans[summary.TODAY].grids["total"] == homes["current_grid_id"].nunique()
     assert np.isclose(s.plans[summary.PLAN].households_per_grid["total"], tallies["households"].mean())
     assert s.overrides == {"grid.community.max_planned_households": (500, 400)}
-    again = summary.summarize(plan, policy, today=today, baseline_plan=base_plan, baseline_policy=base, draws=60, seed=1)
+    again = summary.summarize(plan, policy, today=today, baseline_plan=base_plan, baseline_policy=base, draws=60,
+                              seed=1)
     assert summary.sentences(again) == summary.sentences(s)  # same seed, same words
     pdf = summary.write_pdf(s, tmp_path / "summary.pdf", footer="测试 test")
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True)
