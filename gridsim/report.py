@@ -307,15 +307,15 @@ def collect_workbooks(scen_dir: Path, since: float) -> list[Path]:
 
 def collect_pdfs(scen_dir: Path, since: float) -> list[Path]:
     """Copy each PDF a notebook wrote this run (``files/summary.pdf``) beside the notebooks
-    (``<scenario>/summary.pdf``); an earlier run's copy whose notebook did not write it again is removed."""
+    (``<scenario>/summary.pdf``); a copy whose source under ``files/`` is gone is removed."""
     copied = []
     for pdf in sorted((scen_dir / FILES_DIR).glob("*.pdf")):
-        dst = scen_dir / pdf.name
         if pdf.stat().st_mtime >= since:
-            shutil.copy2(pdf, dst)
-            copied.append(dst)
-        elif dst.exists() and dst.stat().st_mtime < since:
-            dst.unlink()
+            shutil.copy2(pdf, scen_dir / pdf.name)
+            copied.append(scen_dir / pdf.name)
+    for old in scen_dir.glob("*.pdf"):
+        if not (scen_dir / FILES_DIR / old.name).exists():
+            old.unlink()
     return copied
 
 
