@@ -79,11 +79,12 @@ def reading_effects(results: dict, baseline: str = "baseline", year: int | None 
 
 
 def village_basis_comparison(homes, graph, policy, *, seed: int = 0, time_limit: float | None = None,
-                             units=None) -> pd.DataFrame:
+                             units=None, plan_path: str = "", plan_cache: str = "") -> pd.DataFrame:
     """Both readings of a village's 户 side by side (三(一)2, ``grid.village.count_basis``): per village, its
     houses and registered households, and under each reading the optimized grids and their lower bound.
-    The register is partitioned once per reading (communities are unaffected)."""
-    from .partition import partition
+    Each reading's plan comes from :func:`gridsim.scenario_plan.scenario_plan`: the scenario's stored plan
+    (``plan_path``) for the policy's own reading, the plan cache (``plan_cache``) or the optimizer."""
+    from .scenario_plan import scenario_plan
 
     other = {"houses": "registered_households", "registered_households": "houses"}[policy["grid.village.count_basis"]]
     words = {"houses": "按住房 houses", "registered_households": "按登记户 registered"}
@@ -91,7 +92,10 @@ def village_basis_comparison(homes, graph, policy, *, seed: int = 0, time_limit:
     for basis in (policy["grid.village.count_basis"], other):
         pol = policy if basis == policy["grid.village.count_basis"] else policy.with_overrides(
             {"grid.village.count_basis": basis})
-        runs[basis] = partition(homes, graph, policy=pol, seed=seed, time_limit=time_limit).units.set_index("unit_id")
+        stored = plan_path if pol is policy else ""
+        result, _ = scenario_plan(homes, graph, pol, seed=seed, time_limit=time_limit, plan_path=stored,
+                                  cache_dir=plan_cache)
+        runs[basis] = result.units.set_index("unit_id")
     villages = homes[homes["unit_type"] == "village"]
     table = villages.groupby("unit_id").agg(houses=("home_id", "size"), households=("households", "sum"))
     names = dict(zip(units["unit_id"], units["name"])) if units is not None and "name" in units else {}

@@ -5,9 +5,18 @@
 ``out/<scenario>/NN_name.ipynb`` and ``out/<scenario>/NN_name.html`` (nbconvert, code hidden: the reader
 is a planner or a leader, not a programmer). A notebook that declares an ``output_dir`` parameter writes
 its artefacts into ``out/<scenario>/files/``; each workbook written there (``files/<name>/budget.xlsx``)
-is copied beside the notebooks as ``out/<scenario>/<name>.xlsx``. ``out/index.html`` links every
-scenario and notebook found under ``out`` — also those from earlier runs — from the ``manifest.json``
-each scenario folder keeps.
+is copied beside the notebooks as ``out/<scenario>/<name>.xlsx``, and each PDF (``files/summary.pdf``,
+the leader's one-page summary of ``00_summary``) as ``out/<scenario>/summary.pdf``. ``out/index.html``
+links every scenario and notebook found under ``out`` — also those from earlier runs — from the
+``manifest.json`` each scenario folder keeps, with each page's time and the plan id it showed.
+
+One plan per scenario: before any page runs, the register is partitioned once per scenario (through a
+cache in ``out/.plan-cache`` keyed by register, grid rules, seed and version: :mod:`gridsim.scenario_plan`)
+and stored in ``out/<scenario>/plan/``; every page declaring ``plan_path`` reads that plan, so all pages
+of a scenario show the same grids. The data may be the user's own (``homes_path``, ``units_path``,
+``barriers_path``, ``cases_path``, ``current``, ``crs``: :mod:`gridsim.report_inputs`), read and checked
+once here before anything runs; a page whose declared needs (notebook metadata ``gridsim.needs``) the data
+does not meet is skipped, and the index says why.
 
 Each notebook runs in its own papermill process (and kernel) with a wall-clock timeout; a failing or
 timed-out notebook is recorded with its first error and the others still run. The kernel imports the same
@@ -20,13 +29,15 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import json
+import multiprocessing
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -38,6 +49,16 @@ from .errors import GridsimError
 from .paths import NOTEBOOK_DIR, ROOT
 
 DEFAULT_TIMEOUT_S = 600
+DEFAULT_TIME_LIMIT_S = 120.0  # the optimizer's time limit, the notebooks' own default
+PLAN_DIR = "plan"  # the scenario's one plan, inside its folder (gridsim.scenario_plan)
+PLAN_CACHE = ".plan-cache"  # stored plans by key, inside the report folder, serving repeated runs
+INPUT_PARAMETERS = ("homes_path", "units_path", "barriers_path", "cases_path", "current", "crs")
+PLAN_ID = re.compile(r"(?<!现状)方案编号 plan id: ([0-9a-f]{12})")
+TODAY_ID = re.compile(r"现状方案编号 today's plan id: ([0-9a-f]{12})")
+# Report defaults for notebook parameters (a -p KEY=VALUE wins; a notebook run on its own keeps its own
+# defaults): 500 replicates per plan; benchmarks/bench_report.py measures how far the yearly P5/P50/P95
+# move from a 4,000-replicate run.
+REPORT_DEFAULTS = {"draws": 500}
 MANIFEST = "manifest.json"
 INDEX = "index.html"
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
@@ -51,15 +72,17 @@ class NotebookResult:
     scenario: str
     notebook: str
     title: str
-    status: str  # "ok" | "failed" | "timeout"
+    status: str  # "ok" | "failed" | "timeout" | "skipped"
     seconds: float
     message: str = ""
     ipynb: str = ""
     html: str = ""
+    plan_id: str = ""  # the plan fingerprint the page printed (gridsim.scenario_plan.plan_line)
+    today_id: str = ""  # the fingerprint of today's map the page printed (gridsim.scenario_plan.today_line)
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status in ("ok", "skipped")
 
 
 @dataclass
@@ -68,6 +91,7 @@ class ReportSummary:
 
     results: list[NotebookResult] = field(default_factory=list)
     index: Path | None = None
+    seconds: float = 0.0  # wall time of the whole run, plans included
 
     @property
     def failed(self) -> list[NotebookResult]:
@@ -124,10 +148,17 @@ def declared_parameters(path: Path) -> dict[str, Any]:
 
 
 def _parameters_for(path: Path, scenario: str, out_dir: Path, extra: Mapping[str, Any]) -> dict[str, Any]:
-    """The scenario and any extra parameters the notebook declares; the others are not passed."""
+    """The scenario, its stored plan and any extra parameters the notebook declares; the others are not passed."""
     declared = declared_parameters(path)
     params = {"scenario": scenario, "output_dir": str(out_dir / FILES_DIR), **extra}
+    if (out_dir / PLAN_DIR / "plan.json").is_file():
+        params["plan_path"] = str(out_dir / PLAN_DIR)
     return {k: v for k, v in params.items() if k in declared}
+
+
+def page_needs(nb: nbformat.NotebookNode) -> list[str]:
+    """What a page needs beyond a homes register (notebook metadata ``gridsim.needs``: current | cases | units)."""
+    return list(nb.metadata.get("gridsim", {}).get("needs", []))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -210,24 +241,49 @@ def to_html(ipynb: Path, dst: Path, title: str) -> Path:
     return dst
 
 
-def _run_one(src: Path, scenario: str, scen_dir: Path, extra: Mapping[str, Any], timeout: float) -> NotebookResult:
+def printed_plan_ids(ipynb: Path) -> tuple[str, str]:
+    """The scenario plan id and today's plan id an executed page printed (each empty when the page printed
+    none, or several different ones)."""
+    try:
+        nb = nbformat.read(ipynb, as_version=4)
+    except Exception:
+        return "", ""
+    text = "\n".join(out.get("text", "") for cell in nb.cells for out in cell.get("outputs", [])
+                     if out.get("output_type") == "stream")
+    found = [set(rx.findall(text)) for rx in (PLAN_ID, TODAY_ID)]
+    return tuple(ids.pop() if len(ids) == 1 else "" for ids in found)
+
+
+def _run_one(src: Path, scenario: str, scen_dir: Path, extra: Mapping[str, Any], timeout: float,
+             skip: list[str] | None = None, html_pool=None) -> NotebookResult:
+    """Execute one page and convert it to HTML; ``seconds`` is the time for both. ``html_pool`` (a process
+    pool) converts outside this process: cutting the font for a page is CPU-bound Python, and in the
+    runner's threads the pages would queue for one core."""
     title = notebook_title(nbformat.read(src, as_version=4), src.stem)
     dst = scen_dir / src.name
+    if skip:
+        for stale in (dst, dst.with_suffix(".html")):  # never leave an earlier run's page looking current
+            stale.unlink(missing_ok=True)
+        return NotebookResult(scenario, src.stem, title, "skipped", 0.0, "；".join(skip))
     start = time.perf_counter()
     try:
         status, message = execute(src, dst, _parameters_for(src, scenario, scen_dir, extra), timeout)
     except Exception as exc:  # any runner failure is this notebook's failure; the others still run
         status, message = "failed", f"{type(exc).__name__}: {exc}"
-    seconds = time.perf_counter() - start
     html_name = ""
     if dst.exists():
         try:
-            html_name = to_html(dst, dst.with_suffix(".html"), title).name
+            if html_pool is not None:
+                html_name = html_pool.submit(to_html, dst, dst.with_suffix(".html"), title).result().name
+            else:
+                html_name = to_html(dst, dst.with_suffix(".html"), title).name
         except Exception as exc:
             status = "failed"
             message = message or f"HTML 转换失败 (HTML conversion failed): {type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - start
+    ids = printed_plan_ids(dst) if dst.exists() else ("", "")
     return NotebookResult(scenario, src.stem, title, status, round(seconds, 1), message,
-                          dst.name if dst.exists() else "", html_name)
+                          dst.name if dst.exists() else "", html_name, *ids)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -249,13 +305,29 @@ def collect_workbooks(scen_dir: Path, since: float) -> list[Path]:
     return copied
 
 
+def collect_pdfs(scen_dir: Path, since: float) -> list[Path]:
+    """Copy each PDF a notebook wrote this run (``files/summary.pdf``) beside the notebooks
+    (``<scenario>/summary.pdf``); a copy whose source under ``files/`` is gone is removed."""
+    copied = []
+    for pdf in sorted((scen_dir / FILES_DIR).glob("*.pdf")):
+        if pdf.stat().st_mtime >= since:
+            shutil.copy2(pdf, scen_dir / pdf.name)
+            copied.append(scen_dir / pdf.name)
+    for old in scen_dir.glob("*.pdf"):
+        if not (scen_dir / FILES_DIR / old.name).exists():
+            old.unlink()
+    return copied
+
+
 def _listed_files(scen_dir: Path) -> list[str]:
-    """Workbooks beside the notebooks, then what the notebooks published under ``files/`` (CSVs, the plan's
-    GeoPackage and roster workbook), as paths relative to the scenario folder."""
+    """PDFs and workbooks beside the notebooks, the stored plan, then what the notebooks published under
+    ``files/`` (CSVs, the plan's GeoPackage and roster workbook), as paths relative to the scenario folder."""
+    pdfs = sorted(p.name for p in scen_dir.glob("*.pdf"))
     books = sorted(p.name for p in scen_dir.glob("*.xlsx"))
+    plan = [f"{PLAN_DIR}/plan.csv"] if (scen_dir / PLAN_DIR / "plan.csv").is_file() else []
     published = sorted(p.relative_to(scen_dir).as_posix() for pattern in ("**/*.csv", "**/*.gpkg", "**/roster.xlsx")
                        for p in (scen_dir / FILES_DIR).glob(pattern))
-    return books + published
+    return pdfs + books + plan + published
 
 
 def _previous_seconds(scen_dir: Path) -> dict[str, float]:
@@ -267,15 +339,17 @@ def _previous_seconds(scen_dir: Path) -> dict[str, float]:
         return {}
 
 
-def _write_manifest(scen_dir: Path, scenario, results: list[NotebookResult]) -> None:
+def _write_manifest(scen_dir: Path, scenario, results: list[NotebookResult], *, plan: dict | None = None,
+                    run_seconds: float | None = None, data: dict | None = None) -> None:
     """Record this run's results, keeping earlier entries for notebooks not re-run whose files still exist."""
     path = scen_dir / MANIFEST
-    previous = {}
+    previous, old = {}, {}
     if path.exists():
         try:
-            previous = {r["notebook"]: r for r in json.loads(path.read_text(encoding="utf-8")).get("notebooks", [])}
+            old = json.loads(path.read_text(encoding="utf-8"))
+            previous = {r["notebook"]: r for r in old.get("notebooks", [])}
         except (ValueError, AttributeError, TypeError):
-            previous = {}
+            previous, old = {}, {}
     merged = {k: v for k, v in previous.items() if (scen_dir / v.get("ipynb", "")).is_file()}
     merged.update({r.notebook: asdict(r) for r in results})
     manifest = {
@@ -283,17 +357,20 @@ def _write_manifest(scen_dir: Path, scenario, results: list[NotebookResult]) -> 
         "generated": _dt.datetime.now().astimezone().isoformat(timespec="seconds"), "gridsim": __version__,
         "notebooks": [merged[k] for k in sorted(merged)],
         "files": _listed_files(scen_dir),
+        "plan": plan if plan is not None else old.get("plan", {}), "run_seconds": run_seconds,
+        "data": data or old.get("data") or {"embedded": True},
     }
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
-_STATUS_ZH = {"ok": "完成 ok", "failed": "失败 failed", "timeout": "超时 timeout"}
+_STATUS_ZH = {"ok": "完成 ok", "failed": "失败 failed", "timeout": "超时 timeout", "skipped": "跳过 skipped"}
 
 _INDEX_CSS = """
 body{margin:2em auto;max-width:60em;color:#222}
 h1{font-size:1.6em} h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;width:100%} td,th{border:1px solid #ddd;padding:.35em .6em;text-align:left}
 th{background:#f3f3f3} .ok{color:#2b7a2b} .failed,.timeout{color:#b22;font-weight:bold} .desc{color:#555}
+.skipped{color:#8a6d00} code{font-size:90%}
 """
 
 
@@ -307,10 +384,12 @@ def write_index(out_dir: Path) -> Path:
             continue
     manifests.sort(key=lambda m: (m.get("scenario") != "baseline", m.get("scenario", "")))
     e = html.escape
+    # the embedded data set is 史河街道's; a report on the user's own register names no place
+    place = "史河街道" if all(m.get("data", {}).get("embedded", True) for m in manifests) else ""
     parts = ["<!DOCTYPE html>", '<html lang="zh-CN"><head><meta charset="utf-8">',
-             "<title>史河街道网格化服务管理 模拟报告 (gridsim reports)</title>",
+             f"<title>{place}网格化服务管理 模拟报告 (gridsim reports)</title>",
              f"<style>{_INDEX_CSS}</style></head><body>",
-             "<h1>史河街道网格化服务管理 模拟报告<br><small>gridsim reports</small></h1>",
+             f"<h1>{place}网格化服务管理 模拟报告<br><small>gridsim reports</small></h1>",
              f"<p>共 {len(manifests)} 个情景 ({len(manifests)} scenario(s))。每个笔记本有两种格式："
              "HTML（供阅读，不含代码）与 .ipynb（含代码与输出，可在 JupyterLab 中打开）。</p>"]
     if interactive_apps() & {p.name for p in NOTEBOOK_DIR.glob("*.ipynb")}:
@@ -323,8 +402,14 @@ def write_index(out_dir: Path) -> Path:
         parts.append(f'<h2 id="{e(sid)}">{e(m.get("title", sid))} <small>({e(sid)})</small></h2>')
         if m.get("description"):
             parts.append(f'<p class="desc">{e(m["description"])}</p>')
+        if m.get("data", {}).get("text"):
+            parts.append(f'<p class="desc">{e(m["data"]["text"])}</p>')
+        if m.get("plan"):
+            p = m["plan"]
+            parts.append(f"<p>网格方案 plan：<code>{e(p.get('plan_id', ''))}</code>（{e(str(p.get('grids', '')))} 个网格 grids，"
+                         f"优化 {e(str(p.get('seconds', '')))} s）；各页均读此方案 (every page reads this plan)</p>")
         parts.append("<table><tr><th>笔记本 notebook</th><th>阅读 read</th><th>笔记本文件 notebook file</th>"
-                     "<th>状态 status</th><th>用时 time (s)</th></tr>")
+                     "<th>状态 status</th><th>用时 time (s)</th><th>方案编号 plan id</th></tr>")
         for r in m.get("notebooks", []):
             read = f'<a href="{e(sid)}/{e(r["html"])}">HTML</a>' if r.get("html") else "—"
             raw = f'<a href="{e(sid)}/{e(r["ipynb"])}">{e(r["ipynb"])}</a>' if r.get("ipynb") else "—"
@@ -332,8 +417,12 @@ def write_index(out_dir: Path) -> Path:
             if r.get("message"):
                 status += f"<br><small>{e(r['message'])}</small>"
             parts.append(f'<tr><td>{e(r.get("title") or r["notebook"])}</td><td>{read}</td><td>{raw}</td>'
-                         f'<td class="{e(r["status"])}">{status}</td><td>{r.get("seconds", "")}</td></tr>')
+                         f'<td class="{e(r["status"])}">{status}</td><td>{r.get("seconds", "")}</td>'
+                         f'<td><code>{e(r.get("plan_id", ""))}</code></td></tr>')
         parts.append("</table>")
+        total = sum(float(r.get("seconds") or 0) for r in m.get("notebooks", []))
+        run = f"；整次运行 whole run {m['run_seconds']} s" if m.get("run_seconds") is not None else ""
+        parts.append(f'<p class="desc"><small>页面用时合计 pages total {total:.1f} s{e(run)}</small></p>')
         if m.get("files"):
             links = ", ".join(f'<a href="{e(sid)}/{e(f)}">{e(f)}</a>' for f in m["files"])
             parts.append(f"<p>文件 files: {links}</p>")
@@ -348,52 +437,122 @@ def write_index(out_dir: Path) -> Path:
 # The whole run
 
 
+def read_inputs(extra: Mapping[str, Any]):
+    """The data the pages will read (:func:`gridsim.report_inputs.load_inputs`), checked before any page runs."""
+    from .report_inputs import load_inputs
+
+    return load_inputs(extra.get("homes_path", ""), units_path=extra.get("units_path", ""),
+                       barriers_path=extra.get("barriers_path", ""), cases_path=extra.get("cases_path", ""),
+                       current=extra.get("current", ""), crs=extra.get("crs") or None)
+
+
+def prepare_plans(policies, out_dir: Path, extra: Mapping[str, Any]):
+    """Partition once per scenario (through the cache in ``out_dir/.plan-cache``) and store each plan in
+    ``out_dir/<scenario>/plan/``; returns per scenario its plan id, grids and seconds (or the error)."""
+    from .graph import build_graph
+    from .scenario_plan import fingerprint, plan_key, save_plan, scenario_plan
+
+    inputs = read_inputs(extra)
+    graph = build_graph(inputs.homes, inputs.barriers)
+    seed, limit = int(extra.get("seed", 0)), extra.get("time_limit", DEFAULT_TIME_LIMIT_S)
+    done = {}
+    for policy in policies:
+        scen = policy.scenario
+        start = time.perf_counter()
+        result, _ = scenario_plan(inputs.homes, graph, policy, seed=seed, time_limit=limit,
+                                  cache_dir=out_dir / PLAN_CACHE)
+        key = plan_key(inputs.homes, graph, policy, seed=seed, time_limit=limit)
+        save_plan(result, out_dir / scen.id / PLAN_DIR, key)
+        # the other reading of a village's 户 (三(一)2), which the partition and budget pages set beside it
+        basis = policy["grid.village.count_basis"]
+        other = {"houses": "registered_households", "registered_households": "houses"}[basis]
+        scenario_plan(inputs.homes, graph, policy.with_overrides({"grid.village.count_basis": other}), seed=seed,
+                      time_limit=limit, cache_dir=out_dir / PLAN_CACHE)
+        done[scen.id] = {"plan_id": fingerprint(result.plan), "grids": result.plan.n_grids(),
+                         "seconds": round(time.perf_counter() - start, 1)}
+    return done, inputs
+
+
 def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Iterable[str] | None = None,
                 parameters: Mapping[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT_S,
                 jobs: int | None = None, progress: bool = True, notebook_dir: Path | None = None) -> ReportSummary:
     """Run the suite for each scenario into ``out_dir/<scenario>/`` and write ``out_dir/index.html``.
 
     Unknown scenarios are refused before anything runs. ``parameters`` are passed to every notebook that
-    declares them (e.g. ``{"draws": 50}`` for a quick run). ``jobs`` notebooks run at once (default: the
-    number of CPUs, at most 4). ``notebook_dir`` replaces the shipped suite (for tests).
+    declares them (e.g. ``{"draws": 50}`` for a quick run; ``homes_path``, ``units_path``,
+    ``barriers_path``, ``cases_path``, ``current`` for the user's own data, read and checked here before
+    any notebook runs). When the suite takes a ``plan_path``, each scenario is partitioned once, before the
+    notebooks, and every page of it reads that plan (:mod:`gridsim.scenario_plan`). A page whose declared
+    needs (metadata ``gridsim.needs``) the data does not meet is skipped and the index says why. ``jobs``
+    notebooks run at once (default: the number of CPUs, at most 4). ``notebook_dir`` replaces the shipped
+    suite (for tests). Each notebook's time is printed as it finishes and recorded in the index.
     """
     from tqdm.auto import tqdm
 
     from .policy import load_policy
 
-    scen_objs = [load_policy(s).scenario for s in dict.fromkeys(scenarios)]
+    policies = [load_policy(s) for s in dict.fromkeys(scenarios)]
+    scen_objs = [p.scenario for p in policies]
     if not scen_objs:
         raise GridsimError("未选择情景 (no scenario selected)")
     paths = suite(notebooks, notebook_dir)
     out_dir = Path(out_dir).resolve()
-    extra = dict(parameters or {})
-    tasks = []
+    extra = {**REPORT_DEFAULTS, **dict(parameters or {})}
+    extra.setdefault("time_limit", DEFAULT_TIME_LIMIT_S)  # the same limit on every page, so the plan keys agree
+    extra.setdefault("plan_cache", str(out_dir / PLAN_CACHE))  # other plans a page needs (variants, readings)
     for scen in scen_objs:
-        scen_dir = out_dir / scen.id
-        scen_dir.mkdir(parents=True, exist_ok=True)
-        tasks += [(src, scen, scen_dir) for src in paths]
+        (out_dir / scen.id).mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    t0 = time.perf_counter()
+    plans, inputs = {}, None
+    if any("plan_path" in declared_parameters(p) for p in paths):
+        plans, inputs = prepare_plans(policies, out_dir, extra)
+        for sid, info in plans.items():
+            _say(progress, f"网格方案 plan {sid}: {info['plan_id']}，{info['grids']} 个网格 grids，{info['seconds']:.1f} s")
+    elif any(extra.get(k) for k in INPUT_PARAMETERS):
+        inputs = read_inputs(extra)
+    skips = {}
+    for src in paths:
+        needs = page_needs(nbformat.read(src, as_version=4))
+        if inputs is not None and needs:
+            from .report_inputs import missing_inputs
+
+            skips[src.stem] = missing_inputs(needs, has_current=inputs.has_current, has_cases=inputs.cases is not None,
+                                             has_units=not inputs.units_drawn)
+    tasks = [(src, scen, out_dir / scen.id) for scen in scen_objs for src in paths]
     jobs = max(1, jobs or min(os.cpu_count() or 1, 4))
     # Longest first (by the last run's times; unknown ones first of all), so parallel lanes finish together.
     last = {(scen.id, nb): sec for scen in scen_objs for nb, sec in _previous_seconds(out_dir / scen.id).items()}
     tasks.sort(key=lambda t: -last.get((t[1].id, t[0].stem), float("inf")))
-    started = time.time()
     results: list[NotebookResult] = []
-    with ThreadPoolExecutor(max_workers=jobs) as pool, \
+    spawn = multiprocessing.get_context("spawn")  # no fork of a threaded process
+    with ThreadPoolExecutor(max_workers=jobs) as pool, ProcessPoolExecutor(jobs, mp_context=spawn) as html_pool, \
             tqdm(total=len(tasks), desc="报告 report", unit="nb", disable=not progress) as bar:
-        futures = {pool.submit(_run_one, src, scen.id, scen_dir, extra, timeout): (src, scen) for src, scen, scen_dir in tasks}
+        futures = {pool.submit(_run_one, src, scen.id, scen_dir, extra, timeout, skips.get(src.stem), html_pool):
+                   (src, scen) for src, scen, scen_dir in tasks}
         for fut in as_completed(futures):
             res = fut.result()
             results.append(res)
             bar.set_postfix_str(f"{res.scenario}/{res.notebook} {res.status}")
             bar.update()
-            if not res.ok:
-                bar.write(f"失败 (failed): {res.scenario}/{res.notebook}: {res.message}")
+            line = f"{res.scenario}/{res.notebook}: {_STATUS_ZH.get(res.status, res.status)} {res.seconds:.1f} s"
+            bar.write(line + (f" — {res.message}" if res.message else "")) if progress else None
     order = {(scen.id, src.stem): i for i, (scen, src) in enumerate((s, p) for s in scen_objs for p in paths)}
     results.sort(key=lambda r: order[(r.scenario, r.notebook)])
+    wall = round(time.perf_counter() - t0, 1)
     for scen in scen_objs:
         collect_workbooks(out_dir / scen.id, started)
-        _write_manifest(out_dir / scen.id, scen, [r for r in results if r.scenario == scen.id])
-    return ReportSummary(results, write_index(out_dir))
+        collect_pdfs(out_dir / scen.id, started)
+        _write_manifest(out_dir / scen.id, scen, [r for r in results if r.scenario == scen.id],
+                        plan=plans.get(scen.id), run_seconds=wall,
+                        data=None if inputs is None else {"embedded": inputs.embedded, "text": inputs.describe()})
+    _say(progress, f"用时 time: {wall:.1f} s（{len(scen_objs)} 个情景 scenario(s)，{len(results)} 个页面 pages）")
+    return ReportSummary(results, write_index(out_dir), wall)
+
+
+def _say(progress: bool, line: str) -> None:
+    if progress:
+        print(line, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 
 import nbformat
@@ -195,3 +196,29 @@ def test_page_font_comes_first_for_non_ascii_on_every_text_element():
     for rule in re.findall(r"font-family:([^;!}]+)", css.split("@font-face", 1)[1].split("}", 1)[1]):
         assert rule.strip().startswith('"gridsim CJK"'), rule
     assert re.search(r":is\([^)]*\bh1\b[^)]*\bth\b[^)]*\)", css) and ":is(pre," in css
+
+
+def test_summary_pdf_is_copied_beside_the_pages_and_an_old_one_removed(tmp_path):
+    d = tmp_path / "nbs"
+    d.mkdir()
+    write_notebook(d / "00_pdf.ipynb",
+                   "from pathlib import Path\nimport os\n"
+                   "if os.environ.get('GRIDSIM_TEST_NO_PDF') != '1':\n"
+                   "    Path(output_dir).mkdir(parents=True, exist_ok=True)\n"
+                   "    (Path(output_dir) / 'summary.pdf').write_bytes(b'%PDF-1.4 test')\n"
+                   "print('方案编号 plan id: 0123456789ab')\nprint(\"现状方案编号 today's plan id: ba9876543210\")",
+                   params="scenario: str = 'baseline'  # 情景\noutput_dir: str = ''  # 输出目录")
+    out = tmp_path / "out"
+    summary = report.run_reports(["baseline"], out, notebook_dir=d, progress=False)
+    res = summary.results[0]
+    assert res.ok and (res.plan_id, res.today_id) == ("0123456789ab", "ba9876543210")
+    assert (out / "baseline" / "summary.pdf").read_bytes() == b"%PDF-1.4 test"
+    index = summary.index.read_text(encoding="utf-8")
+    assert 'href="baseline/summary.pdf"' in index and "0123456789ab" in index
+    os.environ["GRIDSIM_TEST_NO_PDF"] = "1"  # the kernel inherits it: this run writes no PDF
+    try:
+        (out / "baseline" / report.FILES_DIR / "summary.pdf").unlink()
+        report.run_reports(["baseline"], out, notebook_dir=d, progress=False)
+    finally:
+        del os.environ["GRIDSIM_TEST_NO_PDF"]
+    assert not (out / "baseline" / "summary.pdf").exists()  # never last run's summary looking current

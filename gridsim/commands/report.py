@@ -25,6 +25,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
                    help="传给声明了该参数的笔记本，值按 YAML 解析，如 draws=50 "
                    "(a notebook parameter, YAML value, passed to notebooks that declare it)")
+    p.add_argument("--homes", default=None, metavar="REGISTER",
+                   help="用自己的住户登记册运行全部页面 (.gpkg/.geojson/.csv/.xlsx)，默认内置合成数据 "
+                   "(run every page on this register instead of the embedded data)")
+    p.add_argument("--units", default=None, metavar="FILE",
+                   help="村社边界 (unit polygons, any CRS); 无则按住户范围绘出、以编号为名 (else drawn round the homes)")
+    p.add_argument("--barriers", default=None, metavar="FILE",
+                   help="河流/道路线 (barrier lines with kind river|road, any CRS)")
+    p.add_argument("--cases", default=None, metavar="FILE", help="办件数据 (platform cases); 无则用模型抽取的办件")
+    p.add_argument("--current", default=None, metavar="COLUMN",
+                   help="现网格列名 (column with today's grids), 默认 current_grid_id")
+    p.add_argument("--crs", default=None, help="登记册坐标系，如 EPSG:4548 (CRS of the register's x/y; CSV/Excel in metres need it)")
     p.add_argument("--timeout", type=float, default=None,
                    help="每个笔记本的时限（秒）(per-notebook timeout in seconds), 默认 600")
     p.add_argument("--jobs", type=int, default=None, help="同时运行的笔记本数 (notebooks run at once), 默认 CPU 数（至多4）")
@@ -49,6 +60,8 @@ def _parse_parameters(items: list[str]) -> dict:
 
 def _report(args) -> int:
     from .. import report
+    from ..errors import GridsimError
+    from ..outputs import check_outputs
     from ..paths import REPORT_DIR
     from ..policy import list_scenarios
 
@@ -63,10 +76,23 @@ def _report(args) -> int:
     else:
         scenarios = args.scenario or ["baseline"]
     out = Path(args.out) if args.out else REPORT_DIR
-    summary = report.run_reports(scenarios, out, notebooks=args.notebook, parameters=_parse_parameters(args.parameter),
+    parameters = _parse_parameters(args.parameter)
+    inputs = {"homes_path": args.homes, "units_path": args.units, "barriers_path": args.barriers,
+              "cases_path": args.cases, "current": args.current, "crs": args.crs}
+    if not args.homes and any(inputs.values()):
+        raise GridsimError("--units/--barriers/--cases/--current/--crs 须与 --homes 同用 (need --homes)")
+    for key, value in inputs.items():
+        if value:
+            path_like = key.endswith("_path")
+            if path_like and not Path(value).is_file():
+                raise GridsimError(f"找不到文件 (file not found): {value}")
+            parameters[key] = str(Path(value).resolve()) if path_like else value
+    check_outputs([out / "index.html"], [v for k, v in inputs.items() if v and k.endswith("_path")])
+    summary = report.run_reports(scenarios, out, notebooks=args.notebook, parameters=parameters,
                                  timeout=timeout, jobs=args.jobs, progress=not args.no_progress)
-    ok = len(summary.results) - len(summary.failed)
-    print(f"完成 (done): {ok}/{len(summary.results)} 个笔记本成功 (notebooks ok); 目录 (index): {summary.index}")
-    for r in summary.failed:
-        print(f"失败 (failed): {r.scenario}/{r.notebook}: {r.message}")
+    ok = sum(r.status == "ok" for r in summary.results)
+    print(f"完成 (done): {ok}/{len(summary.results)} 个笔记本成功 (notebooks ok), 用时 (time) {summary.seconds:.1f} s; "
+          f"目录 (index): {summary.index}")
+    for r in summary.results:
+        print(f"  {r.scenario}/{r.notebook}: {r.status} {r.seconds:.1f} s" + (f" — {r.message}" if r.message else ""))
     return 1 if summary.failed else 0

@@ -14,6 +14,7 @@ browser tests (``tests/ui``) can find them reliably.
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import traceback
@@ -50,6 +51,33 @@ CSS = """
 .gs-note { color: #555; }
 </style>
 """
+
+
+def app_characters(model: EditorModel) -> str:
+    """Every non-ASCII character the app can show: the package's messages and labels (its source), the
+    editor notebook, and the register's unit names."""
+    from ..paths import PACKAGE_DIR
+    from .serve import EDITOR_NOTEBOOK
+
+    texts = [p.read_text(encoding="utf-8") for p in sorted(PACKAGE_DIR.rglob("*.py"))]
+    if EDITOR_NOTEBOOK.is_file():
+        texts.append(EDITOR_NOTEBOOK.read_text(encoding="utf-8"))
+    texts += list(model.unit_names.values())
+    return "".join(sorted({ch for t in texts for ch in t if ord(ch) > 127 and ch.isprintable()}))
+
+
+@functools.lru_cache(maxsize=4)
+def _font_css(chars: str) -> str:
+    from ..webfont import embedded_css
+
+    return embedded_css(chars)
+
+
+def app_font_css(model: EditorModel) -> str:
+    """A ``<style>`` with the CJK font cut down to :func:`app_characters` (a WOFF data URI) and the rules
+    that put it first on every element (:mod:`gridsim.webfont`): in JupyterLab, on a machine without a
+    Chinese font, the app and the notebook around it still draw every character."""
+    return _font_css(app_characters(model))
 
 
 def build_app(model: EditorModel | None = None, *, unit: str | None = None, plan_csv=None, scenario=None,
@@ -198,8 +226,11 @@ class EditorApp:
         header = W.HTML(CSS + "<h3>网格调整编辑器 Grid editor — 史河街道</h3>"
                         "<div class='gs-note'>点击住户选择/取消；在地图左侧工具中画多边形或矩形框选；选择目标网格后先看预览再移动。"
                         "(Click a home to select it; draw a polygon to lasso; preview before moving.)</div>")
+        # JupyterLab does not use the Voila template that links the served font: the app carries its own
+        self.font_html = W.HTML(app_font_css(m), layout=W.Layout(display="none"))
+        self.font_html.add_class("gs-font")
         self.widget = W.VBox([
-            header, self.unit_select, W.HBox([self.map, side]),
+            self.font_html, header, self.unit_select, W.HBox([self.map, side]),
             W.HTML("<h4>本村社网格 Grids of this unit</h4>"), self.table_html,
             W.HTML("<h4>保存与载入 Save and load</h4>"),
             W.HBox([self.save_name, self.allow_violations, self.save_btn]),

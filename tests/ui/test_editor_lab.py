@@ -143,6 +143,16 @@ def test_open_run_move_and_save_in_jupyterlab(browser, lab, tmp_path):
         page.check(".gs-allow input[type=checkbox]")  # today's map of this unit breaks rules; save anyway
         page.click("button.gs-save")
         page.wait_for_selector(".gs-saved-file", timeout=WAIT_MS)
+
+        # no tofu: the browser has no Chinese font; the app's own embedded font draws the app, the
+        # notebook's Markdown and its code comments (JupyterLab does not use the Voila template)
+        from fontTools.ttLib import TTFont
+        from glyphs import assert_no_tofu  # tests/ui/glyphs.py
+
+        from gridsim.plotting import cjk_font_path
+
+        glyphs = assert_no_tofu(page, TTFont(str(cjk_font_path()), lazy=True), min_chars=50)
+        assert glyphs["elements"] > 10
     finally:
         page.screenshot(path=str(tmp_path / "lab.png"))  # left in the test's temporary folder
         context.close()
