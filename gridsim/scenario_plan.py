@@ -38,7 +38,9 @@ from .plan import Plan
 from .policy import Policy
 
 PLAN_FILES = ("plan.csv", "plan_summary.csv", "plan_units.csv", "plan.json")
-OPTIMIZER_PREFIX = "grid."  # the optimizer reads only the grid rules (checked by tests/test_summary.py)
+#: the optimizer reads the grid rules, and — for the workload ceiling — the workload and visit parameters
+#: (checked by tests/test_summary.py: a test fails if it starts reading anything else)
+OPTIMIZER_PREFIXES = ("grid.", "workload.", "visits.")
 FINGERPRINT_LABEL = "方案编号 plan id"
 TODAY_LABEL = "现状方案编号 today's plan id"
 
@@ -66,8 +68,8 @@ def register_hash(homes: pd.DataFrame, graph: HomeGraph) -> str:
 
 
 def optimizer_policy(policy: Policy) -> dict:
-    """The effective values of the parameters the optimizer reads (the grid rules)."""
-    return {k: policy[k] for k in sorted(policy.keys()) if k.startswith(OPTIMIZER_PREFIX)}
+    """The effective values of the parameters the optimizer reads (grid rules, workload and visits)."""
+    return {k: policy[k] for k in sorted(policy.keys()) if k.startswith(OPTIMIZER_PREFIXES)}
 
 
 def plan_key(homes: pd.DataFrame, graph: HomeGraph, policy: Policy, *, seed: int, time_limit: float | None,

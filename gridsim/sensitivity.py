@@ -235,7 +235,10 @@ class Knob:
 
     @property
     def changes_grids(self) -> bool:
-        return self.key.startswith("grid.")
+        """Does the optimizer read this knob (grid rules; workload and visits, for the workload ceiling)?"""
+        from .scenario_plan import OPTIMIZER_PREFIXES
+
+        return self.key.startswith(OPTIMIZER_PREFIXES)
 
 
 def knob(policy, key: str, values: Sequence[Any], *, what: str = "--knob") -> Knob:
@@ -316,7 +319,10 @@ class Partitioner:
 
 
 def _grid_rules(policy) -> tuple:
-    return tuple((k, policy[k]) for k in policy.keys() if k.startswith("grid."))
+    """What decides the plan: the values of every parameter the optimizer reads."""
+    from .scenario_plan import optimizer_policy
+
+    return tuple(optimizer_policy(policy).items())
 
 
 def knob_sweep(homes, graph, policy, knobs: Sequence[Knob], *, draws: int, seed: int = 0, plan=None,

@@ -66,15 +66,16 @@ def test_a_stored_plan_is_refused_for_other_inputs(small, tmp_path):
         load_plan(folder, homes, graph, base, seed=0, time_limit=30)
 
 
-def test_the_optimizer_reads_only_the_grid_rules_the_key_holds(small, monkeypatch):
-    """The cache key holds the grid.* values only; this fails if the optimizer starts reading another parameter."""
+def test_the_optimizer_reads_only_the_parameters_the_key_holds(small, monkeypatch):
+    """The cache key holds the grid.*, workload.* and visits.* values; this fails if the optimizer starts
+    reading another parameter (a stale plan would follow)."""
     homes, graph = small
     read: set[str] = set()
     get, param = Policy.__getitem__, Policy.param
     monkeypatch.setattr(Policy, "__getitem__", lambda self, k: (read.add(k), get(self, k))[1])
     monkeypatch.setattr(Policy, "param", lambda self, k: (read.add(k), param(self, k))[1])
-    partition(homes, graph, policy=load_policy("village_registered_households"), seed=0, time_limit=30)
-    assert read and all(k.startswith("grid.") for k in read), sorted(read)
+    partition(homes, graph, policy=load_policy("workload_ceiling"), seed=0, time_limit=30)
+    assert read and all(k.startswith(("grid.", "workload.", "visits.")) for k in read), sorted(read)
     assert set(read) <= set(optimizer_policy(load_policy()))
 
 
