@@ -118,13 +118,15 @@ def violation_warning(violations: pd.DataFrame) -> str | None:
 
 def simulate_budget(plan, policy=None, draws: int = 2000, seed: int = 0, *, cases: pd.DataFrame | None = None,
                     year: int | None = None, years: int = 1, uncertain: bool = True, workers: int | None = None,
-                    unit_names: dict[str, str] | None = None) -> BudgetResult:
+                    unit_names: dict[str, str] | None = None, bands: str = "all") -> BudgetResult:
     """Simulate what a plan costs: ``draws`` replicates of ``years`` calendar years from ``year``.
 
     ``plan`` is a :class:`~gridsim.plan.Plan` (today's map is ``Plan.from_column(homes, graph)``); its
     tallies are judged under ``policy`` (default: the plan's own policy). ``cases`` (e.g. ``read_cases()``)
     is used only when the plan is today's map: then the observed case counts and quality drive performance
-    pay and late-case deductions. Same inputs and seed give the same result.
+    pay and late-case deductions. Same inputs and seed give the same result. ``bands="year"`` keeps only the
+    yearly bands of the total, lines, funders and units (what a sweep of thousands of runs reads; the numbers
+    are the same).
     """
     policy = policy or getattr(plan, "policy", None) or load_baseline()
     if tuple(policy["funding.sources"]) != tuple(FUNDER_LABELS):
@@ -183,7 +185,9 @@ def simulate_budget(plan, policy=None, draws: int = 2000, seed: int = 0, *, case
             "version": __version__, "year": int(periods[0].year), "years": years, "grids": len(tallies),
             "plan": "today" if todays else "plan", "cases_source": assessment.cases_source, "uncertain": uncertain,
             "priced_from": str(first) if first is not None else "", "violations": len(violations)}
-    bands = _bands(costs, district, periods, units, names)
+    if bands not in ("all", "year"):
+        raise GridsimError(f"bands 须为 all 或 year (bands must be 'all' or 'year'), 得到 got {bands!r}")
+    bands = _bands(costs, district, periods, units, names, yearly_only=bands == "year")
     summary = bands[(bands["freq"] == "year") & (bands["dimension"] != "unit_line")]
     summary = summary.rename(columns={"period": "year"})[["year", "item", "label", "p5", "p50", "p95", "mean"]]
     return BudgetResult(bands=bands, summary=summary.reset_index(drop=True), grids=grids, assessment=assessment,
@@ -201,8 +205,9 @@ def _by_freq(arr: np.ndarray, periods: pd.PeriodIndex, freq: str) -> tuple[np.nd
     return out, list(labels)
 
 
-def _bands(costs, district, periods, units, names) -> pd.DataFrame:
-    """Percentiles over replicates of every total: per frequency, dimension and item."""
+def _bands(costs, district, periods, units, names, yearly_only: bool = False) -> pd.DataFrame:
+    """Percentiles over replicates of every total: per frequency, dimension and item (``yearly_only``: the
+    yearly bands of total, lines, funders and units only)."""
     total_by_unit = costs.sum(axis=3)
     series = {  # dimension -> (array replicates × months × items, item ids, labels)
         "total": (total_by_unit.sum(axis=2)[..., None], ["total"], ["合计 total"]),
@@ -214,9 +219,9 @@ def _bands(costs, district, periods, units, names) -> pd.DataFrame:
                       [f"{names[u]} {LINE_LABELS[x]}" for u in units for x in LINES]),
     }
     frames = []
-    for freq in ("month", "quarter", "year"):
+    for freq in (("year",) if yearly_only else ("month", "quarter", "year")):
         for dim, (arr, items, labels) in series.items():
-            if dim == "unit_line" and freq != "year":
+            if dim == "unit_line" and (freq != "year" or yearly_only):
                 continue
             agg, plabels = _by_freq(arr, periods, freq)
             q = np.percentile(agg, QUANTILES, axis=0)  # quantiles × periods × items

@@ -189,7 +189,7 @@ class BudgetRun:
         key = (name, tuple((k, policy[k]) for k in policy.keys() if k.startswith("grid.") or k in PARTS_KEYS))
         if key not in self._judged:  # first run of this plan under these grid rules: the Plan itself, all checks
             result = simulate_budget(self.plans[name], policy, self.draws, self.seed, year=self.year, years=1,
-                                     uncertain=self.uncertain, workers=1)
+                                     uncertain=self.uncertain, workers=1, bands="year")
             judged = self.plans[name].with_policy(policy)
             self._judged[key] = (judged.tallies(), plan_parts(judged, policy), result.meta["violations"])
             return outputs_of(result)
@@ -197,7 +197,7 @@ class BudgetRun:
         # rules, so the plan's checks and tours are not redone in every one of thousands of runs; same numbers
         tallies, parts, violations = self._judged[key]
         result = simulate_budget(_CheckedTallies(tallies, parts), policy, self.draws, self.seed, year=self.year,
-                                 years=1, uncertain=self.uncertain, workers=1)
+                                 years=1, uncertain=self.uncertain, workers=1, bands="year")
         return {**outputs_of(result), "violations": float(violations)}
 
 

@@ -229,3 +229,12 @@ def test_cli_out_must_be_a_folder(tmp_path, capsys):
 def test_a_list_of_grid_ids_is_not_a_plan(homes, policy):
     with pytest.raises(Exception, match="Plan"):
         simulate_budget(homes["current_grid_id"], policy, draws=20, seed=0)
+
+
+def test_yearly_bands_only_give_the_same_summary(today, policy):
+    full = simulate_budget(today, policy, draws=60, seed=4)
+    lean = simulate_budget(today, policy, draws=60, seed=4, bands="year")
+    pd.testing.assert_frame_equal(full.summary, lean.summary)
+    assert set(lean.bands["freq"]) == {"year"} and len(lean.bands) < len(full.bands)
+    with pytest.raises(Exception, match="bands"):
+        simulate_budget(today, policy, draws=10, seed=4, bands="month")
