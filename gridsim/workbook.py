@@ -77,20 +77,10 @@ def _shown(value, kind) -> str:
 def _write_sheet(wb, name: str, df: pd.DataFrame, columns: dict, fmts: dict) -> None:
     """One sheet: Chinese headers, numbers as numbers with formats, frozen header, widths fit for Chinese text."""
     ws = wb.add_worksheet(name)
-    keys = [k for k in columns if k in df.columns]
-    for j, key in enumerate(keys):
-        header, kind = columns[key]
-        ws.write(0, j, header, fmts["header"])
-        values = df[key].tolist()
-        for i, v in enumerate(values, start=1):
-            if v is None or (isinstance(v, float) and np.isnan(v)):
-                ws.write_blank(i, j, None)
-            elif kind and isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
-                ws.write_number(i, j, float(v), fmts[kind])
-            else:
-                ws.write_string(i, j, str(v))
-        width = max([_display_width(header)] + [_display_width(_shown(v, kind)) for v in values[:500]])
-        ws.set_column(j, j, min(max(width + 2, 8), 60))
+    widths: dict[int, int] = {}
+    _write_block(ws, 0, df, columns, fmts, widths)
+    for j, width in widths.items():
+        ws.set_column(j, j, width)
     ws.freeze_panes(1, 0)
     ws.set_paper(9)  # A4, landscape, one page wide, the header row on every page: finance prints these
     ws.set_landscape()
