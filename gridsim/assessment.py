@@ -403,7 +403,8 @@ def _run_block(inp: _Inputs, policy, periods, seed_seq: np.random.SeedSequence, 
 
 def simulate_assessment(plan, policy, draws: int = 2000, seed: int = 0, *,
                         cases: pd.DataFrame | None = None, year: int | None = None, years: int = 1,
-                        uncertain: bool = True, workers: int | None = None) -> AssessmentResult:
+                        uncertain: bool = True, workers: int | None = None,
+                        parts: pd.DataFrame | None = None) -> AssessmentResult:
     """Monte Carlo of a plan's monthly assessment and pay, ``draws`` replicate horizons of ``years`` years.
 
     ``plan`` is a :class:`~gridsim.plan.Plan` (or its :meth:`~gridsim.plan.Plan.tallies`): the one source of
@@ -412,7 +413,8 @@ def simulate_assessment(plan, policy, draws: int = 2000, seed: int = 0, *,
     e.g. ``read_cases()`` for today's map) makes case counts, lateness and quality the observed ones when it
     covers every simulated month; otherwise cases are simulated (Poisson at ``cases.per_100_households_month``
     on ``cases.basis`` households, lateness Binomial at ``1 - cases.on_time_rate``). Blocks of replicates
-    run on ``workers`` threads (default: all cores); the result does not depend on it.
+    run on ``workers`` threads (default: all cores); the result does not depend on it. ``parts``: the grids'
+    workload parts (:func:`gridsim.workload.parts_of`) when the caller already has them.
     """
     from .pay import observed_cases
 
@@ -420,7 +422,7 @@ def simulate_assessment(plan, policy, draws: int = 2000, seed: int = 0, *,
     WorkloadParams.from_policy(policy)  # checked before any work
     periods = horizon(policy, year, years)
     observed = observed_cases(cases, tallies.index, periods) if cases is not None else None
-    inp = _Inputs(tallies, policy, periods, observed, parts_of(plan, tallies, policy))
+    inp = _Inputs(tallies, policy, periods, observed, parts_of(plan, tallies, policy) if parts is None else parts)
     seeds = block_seeds(seed, STREAM_ASSESSMENT, draws)
     arrays = {k: np.zeros((draws, len(periods), len(inp.units))) for k in ("base_paid", "performance_paid", "deducted")}
     workers = max(1, min(workers or os.cpu_count() or 1, len(seeds)))

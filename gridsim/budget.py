@@ -32,6 +32,7 @@ from .assessment import (STREAM_BUDGET, AssessmentResult, block_seeds, draw_para
                          simulate_assessment)
 from .errors import GridsimError, InputError, PolicyError, Problem
 from .pay import priced_months, publicity_rewards, tallies_of, training_sessions
+from .workload import parts_of
 from .policy import load_baseline
 
 LINES = ("base_pay", "performance_pay", "publicity", "training")
@@ -149,9 +150,10 @@ def simulate_budget(plan, policy=None, draws: int = 2000, seed: int = 0, *, case
     tallies = tallies_of(plan)
     violations = plan.violations_frame() if hasattr(plan, "violations_frame") else pd.DataFrame()
     todays = _is_todays_map(plan)
-    assessment = simulate_assessment(plan if hasattr(plan, "tallies") else tallies, policy, draws, seed,
-                                     cases=cases if todays else None, year=year,
-                                     years=years, uncertain=uncertain, workers=workers)
+    # the tallies and workload parts are made once here (the plan's checks and tours are not cheap)
+    assessment = simulate_assessment(tallies, policy, draws, seed, cases=cases if todays else None, year=year,
+                                     years=years, uncertain=uncertain, workers=workers,
+                                     parts=parts_of(plan, tallies, policy))
     periods = horizon(policy, year, years)
     priced = priced_months(periods, policy).astype(float)
     units = assessment.units
