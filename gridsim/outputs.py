@@ -38,6 +38,16 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
+def check_output_folder(folder: str | Path, names: Iterable[str], inputs: Iterable[str | Path | None] = (), *,
+                        option: str = "--out") -> None:
+    """A command that writes the files ``names`` into ``folder``: the folder must not be a file, and each
+    file must pass :func:`check_outputs`."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise GridsimError(f"输出路径不是目录 (output path is not a directory): {folder}")
+    check_outputs([folder / name for name in names], inputs, option=option)
+
+
 def check_outputs(outputs: Iterable[str | Path], inputs: Iterable[str | Path | None] = (), *,
                   option: str = "--out") -> None:
     """Refuse outputs that are (or resolve to) an input file, that are folders, or whose folder cannot

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from .options import check_scenario, whole
 
@@ -35,19 +34,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _budget(args) -> int:
     from ..budget import simulate_budget
-    from ..errors import GridsimError
     from ..graph import build_graph
-    from ..outputs import check_outputs
+    from ..outputs import check_output_folder
     from ..paths import SHIHE_GPKG
     from ..plan import Plan
     from ..policy import load_policy
     from ..registers import read_cases, read_homes, read_layer
     from ..workbook import write_budget
 
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise GridsimError(f"输出路径不是目录 (output path is not a directory): {args.out}")
     check_scenario(args.scenario)
-    check_outputs([Path(args.out) / name for name in OUTPUT_FILES], [args.homes, args.plan, args.cases, args.scenario])
+    check_output_folder(args.out, OUTPUT_FILES, [args.homes, args.plan, args.cases, args.scenario])
     policy = load_policy(args.scenario)
     _check_year(args, policy)
     embedded = args.homes is None

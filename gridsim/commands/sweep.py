@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from .options import check_scenario, seconds, whole
 
@@ -85,15 +84,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _sweep(args) -> int:
-    from ..errors import GridsimError
-    from ..outputs import check_outputs
+    from ..outputs import check_output_folder
     from ..policy import load_policy
     from ..sweep import SWEEP_FILES
 
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise GridsimError(f"输出路径不是目录 (output path is not a directory): {args.out}")
     check_scenario(args.scenario)
-    check_outputs([Path(args.out) / name for name in SWEEP_FILES], [args.homes, args.plan, args.scenario])
+    check_output_folder(args.out, SWEEP_FILES, [args.homes, args.plan, args.scenario])
     policy = load_policy(args.scenario)
     plan_spec = _check_arguments(args, policy)  # everything a user can get wrong, before any run
     draws = args.draws or DEFAULT_DRAWS[args.mode]
