@@ -17,8 +17,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -26,7 +24,7 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-from editor_steps import APP_READY_MS, SERVER_START_S, UI_UNIT, free_port  # tests/ui/editor_steps.py
+from editor_steps import APP_READY_MS, UI_UNIT, free_port, running_server  # tests/ui/editor_steps.py
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="需要 /usr/bin/chromium (Debian chromium not installed)")
 
@@ -58,34 +56,11 @@ def voila_url(tmp_path_factory, ui_out_dir):
     notebook = work / "editor_ui.ipynb"
     nbformat.write(nb, notebook)
     port = free_port()
-    log = open(work / "voila.log", "w")
-    proc = subprocess.Popen(voila_command(notebook, port), env=voila_env(), cwd=work, stdout=log,
-                            stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + SERVER_START_S
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"Voila exited ({proc.returncode}); log: {(work / 'voila.log').read_text()[-3000:]}")
-            try:  # a static file answers without starting a kernel
-                with urllib.request.urlopen(url + "voila/static/voila.js", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                log_tail = (work / "voila.log").read_text()[-3000:]
-                pytest.fail(f"Voila did not answer in {SERVER_START_S} s; log: {log_tail}")
-            time.sleep(0.3)
+    # a static file answers without starting a kernel
+    with running_server("Voila", voila_command(notebook, port), url + "voila/static/voila.js", work / "voila.log",
+                        env=voila_env(), cwd=work):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
-        log.close()
 
 
 def _fc_files(*pattern: str, env: dict | None = None) -> set[str]:

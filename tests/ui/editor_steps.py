@@ -5,11 +5,49 @@ puts on its widgets and map features; waits are generous (the kernel answers eac
 from __future__ import annotations
 
 import socket
+import subprocess
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
 
 UI_UNIT = "wanfo"  # a community of about 50 buildings: small enough for fast, stable rendering
 SERVER_START_S = 60
 APP_READY_MS = 90_000
 WAIT_MS = 30_000
+
+
+@contextmanager
+def running_server(what: str, cmd: list[str], ready_url: str, log_path: Path, *, env: dict, cwd: Path):
+    """Start a server subprocess, wait until ``ready_url`` answers 200 (or fail the test with the log's
+    tail), and stop it again on exit."""
+    import pytest
+
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + SERVER_START_S
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"{what} exited ({proc.returncode}); log: {log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(ready_url, timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what} did not answer in {SERVER_START_S} s; log: {log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
+        log.close()
 
 
 def free_port() -> int:

@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 import sys
-import time
-import urllib.request
 
 import pandas as pd
 import pytest
-from editor_steps import (APP_READY_MS, SERVER_START_S, UI_UNIT, WAIT_MS, _cell, _scene, _wait_fill,  # tests/ui/
-                          _wait_text, free_port)
+from editor_steps import (APP_READY_MS, UI_UNIT, WAIT_MS, _cell, _scene, _wait_fill, _wait_text,  # tests/ui/
+                          free_port, running_server)
 
 NOTEBOOK = "editor_lab.ipynb"
 
@@ -51,33 +48,9 @@ def lab(tmp_path_factory):
            f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly",
            "--ServerApp.allow_root=True"]  # containers run tests as root
-    log_path = work / "lab.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + SERVER_START_S
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"JupyterLab exited ({proc.returncode}); log: {log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}api/status?token={token}", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not answer in {SERVER_START_S} s; log: {log_path.read_text()[-3000:]}")
-            time.sleep(0.3)
+    with running_server("JupyterLab", cmd, f"{url}api/status?token={token}", work / "lab.log", env=env, cwd=root):
         yield url, token, out_dir
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
-        log.close()
 
 
 def _run_all_cells(page, attempts: int = 3) -> None:
