@@ -73,7 +73,7 @@ class BudgetResult:
     violations: pd.DataFrame = field(default_factory=pd.DataFrame)  # the plan's broken rules (三(一))
     warnings: list[str] = field(default_factory=list)
 
-    def fan(self, dimension: str = "line", freq: str = "month") -> pd.DataFrame:
+    def fan(self, dimension: str, freq: str) -> pd.DataFrame:
         """The bands of one dimension and frequency, ready for a fan chart (x = period, one series per item)."""
         out = self.bands[(self.bands["dimension"] == dimension) & (self.bands["freq"] == freq)]
         if out.empty:

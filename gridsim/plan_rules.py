@@ -11,6 +11,7 @@ ceiling and which the floor); the other rules read their switch from the policy:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -50,23 +51,22 @@ COUNT_RULE_LABELS = {"community_max_planned": "规划住户上限", "community_m
                      "village_max_households": "户数上限", "village_min_households": "户数下限"}
 
 
-def _count_rule(name: str) -> Rule:
-    """A ceiling or floor on one tally for the grids of one unit type, as :mod:`gridsim.grid_rules` defines it."""
+def _count_limit(name: str, plan: "Plan", grids: np.ndarray) -> list[Violation]:
+    """A ceiling or floor on one tally for the grids of one unit type, as :mod:`gridsim.grid_rules` defines it.
 
-    def check(plan: "Plan", grids: np.ndarray) -> list[Violation]:
-        lim = plan.count_limit(name)
-        values = plan.tally_array(lim.tally)[grids]
-        bad = (plan.grid_types(grids) == lim.unit_type) & lim.broken(values)
-        out = []
-        word, eng = ("超过上限", "exceeds the ceiling") if lim.upper else ("低于下限", "is below the floor")
-        for g, v in zip(grids[bad], values[bad]):
-            gid, uid = plan.grid_id_of_code(g), plan.unit_of_code(g)
-            out.append(Violation(name, lim.clause, gid, uid, int(v), lim.value,
-                                 f"网格 {gid}（{uid}）{lim.what_zh} {int(v)}，{word} {lim.value}（{lim.clause}）"
-                                 f"({lim.what_en} {int(v)} {eng} {lim.value})"))
-        return out
-
-    return Rule(name, COUNT_RULE_LABELS[name], check)
+    A module-level function bound to its rule name with :func:`functools.partial` (not a closure made when
+    :data:`RULES` is built), so what it checks is read when a plan is checked."""
+    lim = plan.count_limit(name)
+    values = plan.tally_array(lim.tally)[grids]
+    bad = (plan.grid_types(grids) == lim.unit_type) & lim.broken(values)
+    out = []
+    word, eng = ("超过上限", "exceeds the ceiling") if lim.upper else ("低于下限", "is below the floor")
+    for g, v in zip(grids[bad], values[bad]):
+        gid, uid = plan.grid_id_of_code(g), plan.unit_of_code(g)
+        out.append(Violation(name, lim.clause, gid, uid, int(v), lim.value,
+                             f"网格 {gid}（{uid}）{lim.what_zh} {int(v)}，{word} {lim.value}（{lim.clause}）"
+                             f"({lim.what_en} {int(v)} {eng} {lim.value})"))
+    return out
 
 
 def _within_unit(plan: "Plan", grids: np.ndarray) -> list[Violation]:
@@ -114,7 +114,7 @@ def _each_home_once(plan: "Plan", grids: np.ndarray) -> list[Violation]:
 
 #: The rules, by name. Count limits read :mod:`gridsim.grid_rules` through the plan's policy.
 RULES: dict[str, Rule] = {r.name: r for r in (
-    *(_count_rule(name) for name in COUNT_RULE_NAMES),
+    *(Rule(name, COUNT_RULE_LABELS[name], partial(_count_limit, name)) for name in COUNT_RULE_NAMES),
     Rule("within_unit", "网格不跨村（社）", _within_unit),
     Rule("contiguous", "网格连片", _contiguous),
     Rule("each_home_once", "每户只属一个网格", _each_home_once),

@@ -18,6 +18,15 @@ settings.register_profile("dev", derandomize=False, deadline=None, max_examples=
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def pytest_sessionstart(session):
+    """Under mutmut (``make mutate``) each mutant's tests run in a process forked from one that has already
+    loaded the baseline policy with the unmutated code; forget it, so the mutant's parsing is what is tested."""
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        from gridsim.policy import load_baseline
+
+        load_baseline.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def shihe_homes():
     from gridsim.registers import read_homes
