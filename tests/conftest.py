@@ -18,13 +18,16 @@ settings.register_profile("dev", derandomize=False, deadline=None, max_examples=
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-def pytest_sessionstart(session):
+@pytest.fixture(autouse=True)
+def _fresh_policy_under_mutmut():
     """Under mutmut (``make mutate``) each mutant's tests run in a process forked from one that has already
-    loaded the baseline policy with the unmutated code; forget it, so the mutant's parsing is what is tested."""
-    if os.environ.get("MUTANT_UNDER_TEST"):
+    loaded the baseline policy with the unmutated code, and its coverage pass sees only the first test that
+    loads it; forget the loaded baseline before every test, so each test parses the policy the mutant made."""
+    if "MUTANT_UNDER_TEST" in os.environ:
         from gridsim.policy import load_baseline
 
         load_baseline.cache_clear()
+    yield
 
 
 @pytest.fixture(scope="session")
