@@ -59,11 +59,6 @@ class CountLimit:
         v = np.asarray(values)
         return v > self.value if self.upper else v < self.value
 
-    def excess(self, values) -> np.ndarray:
-        """Households (or houses) outside the limit; 0 where it holds."""
-        v = np.asarray(values)
-        return np.maximum(0, v - self.value) if self.upper else np.maximum(0, self.value - v)
-
     @property
     def label(self) -> str:
         return f"{self.what_zh}{'上限' if self.upper else '下限'} {self.value}"

@@ -258,3 +258,22 @@ def test_concealment_is_the_leaders_and_spot_checks_find_it(policy, tallies):
     # every concealment found: the worker's deductions stand as if nothing had been hidden
     assert found.grids["expected_deduction_points_month"].sum() == pytest.approx(
         clean.grids["expected_deduction_points_month"].sum(), rel=0.05)
+
+
+def test_escalation_reads_zero_one_flags_as_unqualified_months(policy):
+    """A register of 0/1 flags (as a spreadsheet gives them) escalates exactly like booleans."""
+    p = months(n=12)
+    as_bool = flags(p, {"2024-02", "2024-04", "2024-07"})
+    as_int = as_bool.astype(int)
+    got, want = escalate(as_int, p, policy), escalate(as_bool, p, policy)
+    for key in ("criticism", "termination", "vacant"):
+        assert got[key].dtype == bool and np.array_equal(got[key], want[key])
+
+
+def test_rates_name_the_headline_rates(policy, tallies):
+    res = simulate_assessment(tallies, policy, draws=50, seed=2)
+    rates = res.rates()
+    assert list(rates) == ["unqualified", "criticism", "termination", "leader_findings_year"]
+    assert rates["unqualified"] == res.unqualified_share
+    assert rates["criticism"] == pytest.approx(res.grids["p_criticism"].mean())
+    assert rates["termination"] == pytest.approx(res.grids["p_termination"].mean())

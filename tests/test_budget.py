@@ -8,6 +8,7 @@ import pytest
 
 from gridsim.budget import LINES, simulate_budget
 from gridsim.cli import main
+from gridsim.errors import GridsimError
 from gridsim.policy import load_policy
 
 
@@ -238,3 +239,26 @@ def test_yearly_bands_only_give_the_same_summary(today, policy):
     assert set(lean.bands["freq"]) == {"year"} and len(lean.bands) < len(full.bands)
     with pytest.raises(Exception, match="bands"):
         simulate_budget(today, policy, draws=10, seed=4, bands="month")
+
+
+def test_fan_is_one_dimension_renumbered_and_refuses_unknown_names(result):
+    quarters = result.fan("funder", "quarter")
+    assert list(quarters.index) == list(range(len(quarters)))  # renumbered, the old index is not a column
+    assert list(quarters.columns) == list(result.bands.columns)
+    assert set(quarters["item"]) == {"funder:district", "funder:subdistrict"}
+    with pytest.raises(GridsimError, match=r"没有这样的分项 \(no such bands\): dimension='lines', freq='month'"):
+        result.fan("lines", "month")
+
+
+def test_replicate_totals_are_each_years_own_months(today, policy):
+    r = simulate_budget(today, policy, draws=20, seed=4, years=2)
+    t = r.replicate_totals()
+    assert list(t.columns) == ["replicate", "year", *LINES, "district", "subdistrict", "total"]
+    assert list(t["year"]) == [2024] * 20 + [2025] * 20
+    assert list(t["replicate"]) == list(range(20)) * 2
+    for y in (2024, 2025):
+        months = np.asarray(r.periods.year == y)
+        by_hand = r.costs[:, months].sum(axis=(1, 2, 3))
+        assert (by_hand > 0).all()
+        assert np.allclose(t.loc[t["year"] == y, "total"].to_numpy(), by_hand)
+        assert np.allclose(t.loc[t["year"] == y, "district"].to_numpy(), r.district[:, months].sum(axis=(1, 2)))

@@ -220,3 +220,14 @@ def test_todays_map_breaks_the_new_rules():
     assert (v["rule"] == "village_min_households").any()
     assert plan.moved_households(homes["current_grid_id"]) == 0
     assert set(TALLIES) <= set(s.columns)
+
+
+def test_unit_rules_describe_one_range_or_two_counts():
+    """The editor's and reports' limits line: one count with both limits reads as a range, two counts apart."""
+    from gridsim.grid_rules import unit_rules
+
+    policy = load_policy()
+    assert unit_rules(policy, "community").describe() == "规划住户 ≤ 500，常住户 ≥ 250（三(一)1）"
+    assert unit_rules(policy, "village").describe() == "户数（以房定户，按住房计） 100–300（三(一)2）"
+    narrow = policy.with_overrides({"grid.village.min_households": 150, "grid.village.max_households": 250})
+    assert unit_rules(narrow, "village").describe() == "户数（以房定户，按住房计） 150–250（三(一)2）"
