@@ -256,6 +256,7 @@ def test_replicate_totals_are_each_years_own_months(today, policy):
     assert list(t.columns) == ["replicate", "year", *LINES, "district", "subdistrict", "total"]
     assert list(t["year"]) == [2024] * 20 + [2025] * 20
     assert list(t["replicate"]) == list(range(20)) * 2
+    assert list(t.index) == list(range(40))
     for y in (2024, 2025):
         months = np.asarray(r.periods.year == y)
         by_hand = r.costs[:, months].sum(axis=(1, 2, 3))
