@@ -147,6 +147,11 @@ def test_a_plan_is_priced_with_simulated_cases(homes, graph, policy):
     today = simulate_budget(plan_of(homes, graph, homes["current_grid_id"]), policy, draws=100, seed=0,
                             cases=read_cases())
     assert today.meta["cases_source"] == "observed" and today.meta["plan"] == "today"
+    # a register that does not say today's grids: its plan is not today's map, the cases cannot be its own
+    unknown = homes.drop(columns="current_grid_id")
+    r = simulate_budget(plan_of(unknown, graph, homes["current_grid_id"]), policy, draws=100, seed=0,
+                        cases=read_cases())
+    assert r.meta["cases_source"] == "simulated" and r.meta["plan"] == "plan"
 
 
 def test_every_shipped_scenario_prices(today):
