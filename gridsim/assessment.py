@@ -426,10 +426,16 @@ def simulate_assessment(plan, policy, draws: int = 2000, seed: int = 0, *,
     seeds = block_seeds(seed, STREAM_ASSESSMENT, draws)
     arrays = {k: np.zeros((draws, len(periods), len(inp.units))) for k in ("base_paid", "performance_paid", "deducted")}
     workers = max(1, min(workers or os.cpu_count() or 1, len(seeds)))
-    with ThreadPoolExecutor(max_workers=workers) as pool:  # numpy's samplers release the GIL
-        blocks = list(pool.map(lambda b: _run_block(inp, policy, periods, *seeds[b], uncertain,
-                                                    {k: v[b * BLOCK:b * BLOCK + seeds[b][1]] for k, v in arrays.items()}),
-                               range(len(seeds))))
+
+    def block(b: int) -> dict:
+        return _run_block(inp, policy, periods, *seeds[b], uncertain,
+                          {k: v[b * BLOCK:b * BLOCK + seeds[b][1]] for k, v in arrays.items()})
+
+    if workers == 1:  # here, without a thread to start (a sweep makes thousands of small runs)
+        blocks = [block(b) for b in range(len(seeds))]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:  # numpy's samplers release the GIL
+            blocks = list(pool.map(block, range(len(seeds))))
     acc = _new_accumulators(inp.G, len(periods))
     for b in blocks:  # summed in block order: the same result whatever the thread timing
         for k, v in b["acc"].items():

@@ -180,24 +180,30 @@ class BudgetRun:
     uncertain: bool = False
     year: int | None = None
     _judged: dict = field(default_factory=dict, repr=False, compare=False)
+    _parts: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __call__(self, values: Mapping[str, Any], plan: str | None = None) -> dict[str, float]:
         from .budget import simulate_budget
 
         policy = self.policy.with_overrides(dict(values)) if values else self.policy
         name = plan if plan is not None else next(iter(self.plans))
-        key = (name, tuple((k, policy[k]) for k in policy.keys() if k.startswith("grid.") or k in PARTS_KEYS))
-        if key not in self._judged:  # first run of this plan under these grid rules: the Plan itself, all checks
+        rules = (name, tuple((k, policy[k]) for k in policy.keys() if k.startswith("grid.")))
+        if rules not in self._judged:  # first run of this plan under these grid rules: the Plan itself, all checks
             result = simulate_budget(self.plans[name], policy, self.draws, self.seed, year=self.year, years=1,
                                      uncertain=self.uncertain, workers=1, bands="year")
             judged = self.plans[name].with_policy(policy)
-            self._judged[key] = (judged.tallies(), plan_parts(judged, policy), result.meta["violations"])
+            self._judged[rules] = (judged, judged.tallies(), result.meta["violations"])
             return outputs_of(result)
-        # later runs: the same plan's tallies and workload parts (tours) under the same grid rules and visit
-        # rules, so the plan's checks and tours are not redone in every one of thousands of runs; same numbers
-        tallies, parts, violations = self._judged[key]
-        result = simulate_budget(_CheckedTallies(tallies, parts), policy, self.draws, self.seed, year=self.year,
-                                 years=1, uncertain=self.uncertain, workers=1, bands="year")
+        # later runs: the same plan's tallies under the same grid rules (its checks are not redone in every one
+        # of thousands of runs), and its workload parts under the same visit rules (PARTS_KEYS; a Sobol sample
+        # gives every run its own 五必访 share, so these are made often — their tours are remembered, see
+        # gridsim.workload.tour_length); same numbers
+        judged, tallies, violations = self._judged[rules]
+        key = (rules, tuple(policy[k] for k in PARTS_KEYS))
+        if key not in self._parts:
+            self._parts[key] = plan_parts(judged, policy)
+        result = simulate_budget(_CheckedTallies(tallies, self._parts[key]), policy, self.draws, self.seed,
+                                 year=self.year, years=1, uncertain=self.uncertain, workers=1, bands="year")
         return {**outputs_of(result), "violations": float(violations)}
 
 
