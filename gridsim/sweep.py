@@ -11,7 +11,8 @@ values. This module holds what every such analysis shares:
   *before* any run starts (:class:`~gridsim.errors.GridsimError`, Chinese with English beside).
 * **one run** (:class:`BudgetRun`): ``simulate_budget(plan, policy.with_overrides(values), draws, seed,
   uncertain=...)`` reduced to the figures finance and leaders ask about (:data:`OUTPUTS`): the first year's
-  funding P5/P50/P95 in total and per funder, and the unqualified / criticism / termination rates. Every
+  funding P5/P50/P95 in total and per funder, and the unqualified / criticism / termination rates — computed
+  by :func:`gridsim.budget.funding_figures` (the same Monte Carlo and numbers, none of the frames). Every
   run of an analysis uses the same seed (common random numbers), so two runs differ by their inputs, not
   by noise, and a run's result depends only on its inputs and the seed.
 * **execution** (:func:`dask_client`, :func:`run_tasks`): the runs are independent tasks on a
@@ -148,21 +149,6 @@ def ranged_factors(policy, keys: Sequence[str] | None = None,
 # One run
 
 
-def outputs_of(result) -> dict[str, float]:
-    """The :data:`OUTPUTS` of one :class:`~gridsim.budget.BudgetResult` (first year of its horizon)."""
-    s = result.summary
-    first = s[s["year"] == s["year"].iloc[0]].set_index("item")
-    out: dict[str, float] = {}
-    for name, item in (("total", "total"), ("district", "funder:district"), ("subdistrict", "funder:subdistrict")):
-        for q in ("p5", "p50", "p95"):
-            out[f"{name}_{q}"] = float(first.at[item, q])
-    rates = result.assessment.rates()
-    out.update({k: float(rates[k]) for k in ("unqualified", "criticism", "termination")})
-    out["grids"] = float(result.meta["grids"])
-    out["violations"] = float(result.meta["violations"])
-    return out
-
-
 @dataclass
 class BudgetRun:
     """One budget run per set of parameter values: the model every analysis calls.
@@ -183,17 +169,17 @@ class BudgetRun:
     _parts: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __call__(self, values: Mapping[str, Any], plan: str | None = None) -> dict[str, float]:
-        from .budget import simulate_budget
+        from .budget import funding_figures
 
         policy = self.policy.with_overrides(dict(values)) if values else self.policy
         name = plan if plan is not None else next(iter(self.plans))
         rules = (name, tuple((k, policy[k]) for k in policy.keys() if k.startswith("grid.")))
         if rules not in self._judged:  # first run of this plan under these grid rules: the Plan itself, all checks
-            result = simulate_budget(self.plans[name], policy, self.draws, self.seed, year=self.year, years=1,
-                                     uncertain=self.uncertain, workers=1, bands="year")
+            out = funding_figures(self.plans[name], policy, self.draws, self.seed, year=self.year,
+                                  uncertain=self.uncertain, workers=1)
             judged = self.plans[name].with_policy(policy)
-            self._judged[rules] = (judged, judged.tallies(), result.meta["violations"])
-            return outputs_of(result)
+            self._judged[rules] = (judged, judged.tallies(), out["violations"])
+            return out
         # later runs: the same plan's tallies under the same grid rules (its checks are not redone in every one
         # of thousands of runs), and its workload parts under the same visit rules (PARTS_KEYS; a Sobol sample
         # gives every run its own 五必访 share, so these are made often — their tours are remembered, see
@@ -202,15 +188,15 @@ class BudgetRun:
         key = (rules, tuple(policy[k] for k in PARTS_KEYS))
         if key not in self._parts:
             self._parts[key] = plan_parts(judged, policy)
-        result = simulate_budget(_CheckedTallies(tallies, self._parts[key]), policy, self.draws, self.seed,
-                                 year=self.year, years=1, uncertain=self.uncertain, workers=1, bands="year")
-        return {**outputs_of(result), "violations": float(violations)}
+        out = funding_figures(_CheckedTallies(tallies, self._parts[key]), policy, self.draws, self.seed,
+                              year=self.year, uncertain=self.uncertain, workers=1)
+        return {**out, "violations": violations}
 
 
 @dataclass(frozen=True)
 class _CheckedTallies:
-    """A plan already priced once under these grid rules, reduced to its tallies: what ``simulate_budget``
-    reads of a plan (``tallies()``), without the homes it would check again."""
+    """A plan already priced once under these grid rules, reduced to its tallies: what ``funding_figures``
+    reads of a plan (``tallies()``, ``workload_parts``), without the homes it would check again."""
 
     frame: pd.DataFrame
     parts: pd.DataFrame  # the plan's workload parts (tours through the homes' positions), computed once
