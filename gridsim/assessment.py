@@ -57,7 +57,7 @@ import pandas as pd
 from .errors import GridsimError
 from .pay import (base_pay_month, basis_households, pay_after_deduction, performance_pay, priced_months,
                   tallies_of, training_sessions)
-from .visits import miss_probability, overload_share, visit_workload
+from .visits import miss_probability, overload_share, visit_counts, visit_workload
 from .workload import WORKLOAD_KEYS, WorkloadParams, hours_from_parts, hours_overload, param_values, parts_of
 
 BLOCK = 100
@@ -257,10 +257,10 @@ class _Inputs:
         self.parts = {k: parts[k].to_numpy(float) for k in ("key_visits", "general_visits", "visits", "tour_km",
                                                             "radius_km")}
         self.base = base_pay_month(basis_households(tallies, policy).to_numpy(), policy)
-        work = visit_workload(tallies, policy)
-        self.key_due = work["key_visits_month"].to_numpy()
-        self.gen_due = work["general_visits_month"].to_numpy()
-        self.due = work["worker_visits_month"].to_numpy(float)
+        work = visit_counts(tallies, policy)
+        self.key_due = work["key_visits_month"]
+        self.gen_due = work["general_visits_month"]
+        self.due = work["worker_visits_month"].astype(float)
         self.case_households = tallies[policy["cases.basis"]].to_numpy(float)
         self.units = sorted(tallies["unit_id"].unique())
         unit_idx = pd.Index(self.units).get_indexer(tallies["unit_id"])
