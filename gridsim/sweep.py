@@ -149,6 +149,22 @@ def ranged_factors(policy, keys: Sequence[str] | None = None,
 # One run
 
 
+def outputs_of(result) -> dict[str, float]:
+    """The :data:`OUTPUTS` of one :class:`~gridsim.budget.BudgetResult` (first year of its horizon): the
+    figures :func:`gridsim.budget.funding_figures` gives a run without the frames, read from the frames."""
+    s = result.summary
+    first = s[s["year"] == s["year"].iloc[0]].set_index("item")
+    out: dict[str, float] = {}
+    for name, item in (("total", "total"), ("district", "funder:district"), ("subdistrict", "funder:subdistrict")):
+        for q in ("p5", "p50", "p95"):
+            out[f"{name}_{q}"] = float(first.at[item, q])
+    rates = result.assessment.rates()
+    out.update({k: float(rates[k]) for k in ("unqualified", "criticism", "termination")})
+    out["grids"] = float(result.meta["grids"])
+    out["violations"] = float(result.meta["violations"])
+    return out
+
+
 @dataclass
 class BudgetRun:
     """One budget run per set of parameter values: the model every analysis calls.

@@ -238,3 +238,19 @@ def test_yearly_bands_only_give_the_same_summary(today, policy):
     assert set(lean.bands["freq"]) == {"year"} and len(lean.bands) < len(full.bands)
     with pytest.raises(Exception, match="bands"):
         simulate_budget(today, policy, draws=10, seed=4, bands="month")
+
+
+def test_funding_figures_are_the_summary_and_rates_without_frames(today, policy):
+    """What every sweep run reads equals what simulate_budget's frames say, to the last bit: an illegal plan
+    (today's map), several blocks on two threads, a later year, and every shipped scenario's rules."""
+    from gridsim.budget import FIGURES, funding_figures
+    from gridsim.policy import list_scenarios
+    from gridsim.sweep import outputs_of
+
+    cases = [(policy, dict(draws=210, seed=3, workers=2)), (policy, dict(draws=40, seed=1, year=2025))]
+    cases += [(load_policy(s.id), dict(draws=10, seed=2, uncertain=False)) for s in list_scenarios()]
+    for pol, kw in cases:
+        figures = funding_figures(today, pol, **kw)
+        assert tuple(figures) == FIGURES
+        assert figures == outputs_of(simulate_budget(today, pol, **kw)), (pol.scenario.id, kw)
+    assert figures["violations"] > 0 and figures["subdistrict_p5"] <= figures["subdistrict_p95"]
