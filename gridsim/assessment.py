@@ -49,6 +49,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -93,6 +94,13 @@ def horizon(policy, year: int | None = None, years: int = 1) -> pd.PeriodIndex:
     if years < 1:
         raise GridsimError(f"年数须至少为1 (years must be at least 1), 得到 got {years}")
     year = pd.Period(policy["assessment.start"], freq="M").year if year is None else int(year)
+    return _months(year, years)
+
+
+@lru_cache(maxsize=64)
+def _months(year: int, years: int) -> pd.PeriodIndex:
+    """The months of ``years`` calendar years from ``year`` (an index is immutable: made once, shared by the
+    thousands of runs of a sweep)."""
     return pd.period_range(f"{year}-01", periods=12 * years, freq="M")
 
 

@@ -174,7 +174,7 @@ def funding_figures(plan, policy=None, draws: int = 2000, seed: int = 0, *, year
     arrays = dict(zip(("total", "funder"), _money_series(p.costs, p.district)))
     out = {}
     for dim, items in (("total", ("total",)), ("funder", tuple(FUNDER_LABELS))):
-        agg, _ = _by_freq(arrays[dim], p.periods, "year")
+        agg = _sum_months(arrays[dim], 12)
         q = np.percentile(agg, QUANTILES, axis=0)  # as in the bands: quantiles × years × items
         for j, item in enumerate(items):
             for i, pct in enumerate(QUANTILES):
@@ -260,9 +260,13 @@ def _by_freq(arr: np.ndarray, periods: pd.PeriodIndex, freq: str) -> tuple[np.nd
     if freq == "month":
         return arr, list(periods.astype(str))
     k = 3 if freq == "quarter" else 12
-    out = arr.reshape(arr.shape[0], arr.shape[1] // k, k, *arr.shape[2:]).sum(axis=2)
     labels = periods[::k].asfreq("Q" if freq == "quarter" else "Y").astype(str)
-    return out, list(labels)
+    return _sum_months(arr, k), list(labels)
+
+
+def _sum_months(arr: np.ndarray, k: int) -> np.ndarray:
+    """Sum axis 1 (months) in runs of ``k`` (3: quarters, 12: years)."""
+    return arr.reshape(arr.shape[0], arr.shape[1] // k, k, *arr.shape[2:]).sum(axis=2)
 
 
 def _money_series(costs, district) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import pandas as pd
 
 from .errors import GridsimError, PolicyError
-from .workload import PARTS_KEYS, plan_parts
+from .workload import parts_keys, plan_parts
 
 #: the figures one run yields: name -> Chinese label (English beside)
 OUTPUTS = {
@@ -194,14 +194,14 @@ class BudgetRun:
             out = funding_figures(self.plans[name], policy, self.draws, self.seed, year=self.year,
                                   uncertain=self.uncertain, workers=1)
             judged = self.plans[name].with_policy(policy)
-            self._judged[rules] = (judged, judged.tallies(), out["violations"])
+            self._judged[rules] = (judged, judged.tallies(), out["violations"], parts_keys(judged.homes))
             return out
         # later runs: the same plan's tallies under the same grid rules (its checks are not redone in every one
-        # of thousands of runs), and its workload parts under the same visit rules (PARTS_KEYS; a Sobol sample
-        # gives every run its own 五必访 share, so these are made often — their tours are remembered, see
+        # of thousands of runs), and its workload parts under the same visit rules (the PARTS_KEYS the plan's
+        # register makes them read; where they change from run to run, the tours are remembered, see
         # gridsim.workload.tour_length); same numbers
-        judged, tallies, violations = self._judged[rules]
-        key = (rules, tuple(policy[k] for k in PARTS_KEYS))
+        judged, tallies, violations, keys = self._judged[rules]
+        key = (rules, tuple(policy[k] for k in keys))
         if key not in self._parts:
             self._parts[key] = plan_parts(judged, policy)
         out = funding_figures(_CheckedTallies(tallies, self._parts[key]), policy, self.draws, self.seed,
