@@ -451,6 +451,10 @@ class AssessmentSums:
     def units(self) -> list[str]:
         return self.inp.units
 
+    def grids_per_unit(self) -> np.ndarray:
+        """Grids in each of :attr:`units` (floats)."""
+        return self.inp.onehot.sum(axis=0)
+
     def rates(self) -> dict[str, float]:
         """:meth:`AssessmentResult.rates` from the sums: the same numbers, no frames."""
         per_year = self.draws * (len(self.periods) // 12)

@@ -232,7 +232,7 @@ def _price(plan, policy, draws, seed, *, cases=None, year=None, years=1, uncerta
     periods = horizon(policy, year, years)
     priced = priced_months(periods, policy).astype(float)
     units = sums.units
-    grids_per_unit = tallies.groupby("unit_id").size().reindex(units).to_numpy(float)
+    grids_per_unit = sums.grids_per_unit()
     sessions = training_sessions(periods, policy) * priced
     per_grid = float(policy["training.participants_per_grid"])
     R, M, U = draws, len(periods), len(units)
