@@ -40,6 +40,8 @@ Public API
 - :func:`draw_parameters`, :func:`block_seeds`, :func:`horizon` — shared with :mod:`gridsim.budget`.
 - :func:`simulate_assessment` -> :class:`AssessmentResult` (``grids``, ``monthly``, ``score_distribution``,
   ``replicates``, ``params`` frames; per-replicate pay arrays for the budget).
+- :func:`assessment_sums` -> :class:`AssessmentSums`: the same Monte Carlo before its frames (the budget
+  and its sweeps build the frames only when they are read).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -54,7 +58,7 @@ import pandas as pd
 from .errors import GridsimError
 from .pay import (base_pay_month, basis_households, pay_after_deduction, performance_pay, priced_months,
                   tallies_of, training_sessions)
-from .visits import miss_probability, overload_share, visit_workload
+from .visits import miss_probability, overload_share, visit_counts, visit_workload
 from .workload import WORKLOAD_KEYS, WorkloadParams, hours_from_parts, hours_overload, param_values, parts_of
 
 BLOCK = 100
@@ -90,6 +94,13 @@ def horizon(policy, year: int | None = None, years: int = 1) -> pd.PeriodIndex:
     if years < 1:
         raise GridsimError(f"年数须至少为1 (years must be at least 1), 得到 got {years}")
     year = pd.Period(policy["assessment.start"], freq="M").year if year is None else int(year)
+    return _months(year, years)
+
+
+@lru_cache(maxsize=64)
+def _months(year: int, years: int) -> pd.PeriodIndex:
+    """The months of ``years`` calendar years from ``year`` (an index is immutable: made once, shared by the
+    thousands of runs of a sweep)."""
     return pd.period_range(f"{year}-01", periods=12 * years, freq="M")
 
 
@@ -254,10 +265,10 @@ class _Inputs:
         self.parts = {k: parts[k].to_numpy(float) for k in ("key_visits", "general_visits", "visits", "tour_km",
                                                             "radius_km")}
         self.base = base_pay_month(basis_households(tallies, policy).to_numpy(), policy)
-        work = visit_workload(tallies, policy)
-        self.key_due = work["key_visits_month"].to_numpy()
-        self.gen_due = work["general_visits_month"].to_numpy()
-        self.due = work["worker_visits_month"].to_numpy(float)
+        work = visit_counts(tallies, policy)
+        self.key_due = work["key_visits_month"]
+        self.gen_due = work["general_visits_month"]
+        self.due = work["worker_visits_month"].astype(float)
         self.case_households = tallies[policy["cases.basis"]].to_numpy(float)
         self.units = sorted(tallies["unit_id"].unique())
         unit_idx = pd.Index(self.units).get_indexer(tallies["unit_id"])
@@ -398,7 +409,7 @@ def _run_block(inp: _Inputs, policy, periods, seed_seq: np.random.SeedSequence, 
             acc["grid_crit_years"] += crit_y.sum(axis=0)
             acc["grid_term_years"] += term_y.sum(axis=0)
             crit_y[...], term_y[...] = False, False
-    return {"replicates": rep, "params": pd.DataFrame(prm), "acc": acc}
+    return {"replicates": rep, "params": prm, "acc": acc}
 
 
 def simulate_assessment(plan, policy, draws: int = 2000, seed: int = 0, *,
@@ -416,6 +427,59 @@ def simulate_assessment(plan, policy, draws: int = 2000, seed: int = 0, *,
     run on ``workers`` threads (default: all cores); the result does not depend on it. ``parts``: the grids'
     workload parts (:func:`gridsim.workload.parts_of`) when the caller already has them.
     """
+    return assessment_sums(plan, policy, draws, seed, cases=cases, year=year, years=years, uncertain=uncertain,
+                           workers=workers, parts=parts).result()
+
+
+@dataclass
+class AssessmentSums:
+    """The Monte Carlo's sums and pay arrays before any frame is built: what :func:`simulate_assessment`
+    turns into an :class:`AssessmentResult` (:meth:`result`), and all a sweep of thousands of runs needs
+    (:meth:`rates`, the pay arrays), without the per-grid, per-month and score-distribution frames."""
+
+    tallies: pd.DataFrame
+    policy: Any
+    inp: "_Inputs"
+    periods: pd.PeriodIndex
+    acc: dict
+    blocks: list
+    arrays: dict
+    seed: int
+    draws: int
+
+    @property
+    def units(self) -> list[str]:
+        return self.inp.units
+
+    def grids_per_unit(self) -> np.ndarray:
+        """Grids in each of :attr:`units` (floats)."""
+        return self.inp.onehot.sum(axis=0)
+
+    def rates(self) -> dict[str, float]:
+        """:meth:`AssessmentResult.rates` from the sums: the same numbers, no frames."""
+        per_year = self.draws * (len(self.periods) // 12)
+        acc = self.acc
+        return {
+            "unqualified": _unqualified_share(acc),
+            "criticism": float(np.mean(acc["grid_crit_years"] / per_year)),
+            "termination": float(np.mean(acc["grid_term_years"] / per_year)),
+            "leader_findings_year": float(np.sum(acc["grid_leader_findings"] / per_year)),
+        }
+
+    def result(self) -> AssessmentResult:
+        return _result(self.tallies, self.policy, self.inp, self.periods, self.acc, self.blocks, self.arrays,
+                       self.seed, self.draws)
+
+
+def _unqualified_share(acc: dict) -> float:
+    return float(acc["grid_unqualified"].sum() / max(1.0, acc["grid_assessed"].sum()))
+
+
+def assessment_sums(plan, policy, draws: int = 2000, seed: int = 0, *, cases: pd.DataFrame | None = None,
+                    year: int | None = None, years: int = 1, uncertain: bool = True, workers: int | None = None,
+                    parts: pd.DataFrame | None = None) -> AssessmentSums:
+    """The Monte Carlo of :func:`simulate_assessment` (same arguments, same random streams), stopped before
+    its frames: :class:`AssessmentSums`."""
     from .pay import observed_cases
 
     tallies = tallies_of(plan)
@@ -426,15 +490,21 @@ def simulate_assessment(plan, policy, draws: int = 2000, seed: int = 0, *,
     seeds = block_seeds(seed, STREAM_ASSESSMENT, draws)
     arrays = {k: np.zeros((draws, len(periods), len(inp.units))) for k in ("base_paid", "performance_paid", "deducted")}
     workers = max(1, min(workers or os.cpu_count() or 1, len(seeds)))
-    with ThreadPoolExecutor(max_workers=workers) as pool:  # numpy's samplers release the GIL
-        blocks = list(pool.map(lambda b: _run_block(inp, policy, periods, *seeds[b], uncertain,
-                                                    {k: v[b * BLOCK:b * BLOCK + seeds[b][1]] for k, v in arrays.items()}),
-                               range(len(seeds))))
+
+    def block(b: int) -> dict:
+        return _run_block(inp, policy, periods, *seeds[b], uncertain,
+                          {k: v[b * BLOCK:b * BLOCK + seeds[b][1]] for k, v in arrays.items()})
+
+    if workers == 1:  # here, without a thread to start (a sweep makes thousands of small runs)
+        blocks = [block(b) for b in range(len(seeds))]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:  # numpy's samplers release the GIL
+            blocks = list(pool.map(block, range(len(seeds))))
     acc = _new_accumulators(inp.G, len(periods))
     for b in blocks:  # summed in block order: the same result whatever the thread timing
         for k, v in b["acc"].items():
             acc[k] += v
-    return _result(tallies, policy, inp, periods, acc, blocks, arrays, seed, draws)
+    return AssessmentSums(tallies, policy, inp, periods, acc, blocks, arrays, seed, draws)
 
 
 def _result(tallies, policy, inp, periods, acc, blocks, arrays, seed, draws) -> AssessmentResult:
@@ -482,7 +552,7 @@ def _result(tallies, policy, inp, periods, acc, blocks, arrays, seed, draws) -> 
     reps = pd.DataFrame({k: np.concatenate([b["replicates"][k] for b in blocks]) for k in blocks[0]["replicates"]})
     return AssessmentResult(
         grids=grids, monthly=monthly, score_distribution=dist[dist["share"] > 0].reset_index(drop=True),
-        replicates=reps, params=pd.concat([b["params"] for b in blocks], ignore_index=True), periods=periods, units=inp.units,
+        replicates=reps, params=pd.concat([pd.DataFrame(b["params"]) for b in blocks], ignore_index=True), periods=periods, units=inp.units,
         base_paid=arrays["base_paid"], performance_paid=arrays["performance_paid"], deducted=arrays["deducted"],
         cases_source="observed" if inp.observed is not None else "simulated", seed=seed, draws=draws,
-        unqualified_share=float(acc["grid_unqualified"].sum() / max(1.0, acc["grid_assessed"].sum())))
+        unqualified_share=_unqualified_share(acc))

@@ -17,6 +17,8 @@ Public API
 - :func:`simulate_budget` -> :class:`BudgetResult` with tidy frames ``bands`` (freq, period, dimension,
   item, label, p5 … p95, mean), ``summary`` (annual P5/P50/P95 per item), ``grids``; methods
   :meth:`BudgetResult.fan` (one dimension's bands, for fan charts) and :meth:`BudgetResult.replicate_totals`.
+- :func:`funding_figures` -> one year's P5/P50/P95 of the total and each funder and the assessment's rates
+  (:data:`FIGURES`), the same numbers without the frames: what a sweep's every run reads.
 - the export to Excel and CSV is :func:`gridsim.workbook.write_budget`.
 """
 
@@ -28,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .assessment import (STREAM_BUDGET, AssessmentResult, block_seeds, draw_parameters, horizon,
-                         simulate_assessment)
+from .assessment import (STREAM_BUDGET, AssessmentResult, AssessmentSums, assessment_sums, block_seeds,
+                         draw_parameters, horizon)
 from .errors import GridsimError, InputError, PolicyError, Problem
 from .pay import priced_months, publicity_rewards, tallies_of, training_sessions
 from .workload import parts_of
@@ -126,9 +128,83 @@ def simulate_budget(plan, policy=None, draws: int = 2000, seed: int = 0, *, case
     tallies are judged under ``policy`` (default: the plan's own policy). ``cases`` (e.g. ``read_cases()``)
     is used only when the plan is today's map: then the observed case counts and quality drive performance
     pay and late-case deductions. Same inputs and seed give the same result. ``bands="year"`` keeps only the
-    yearly bands of the total, lines, funders and units (what a sweep of thousands of runs reads; the numbers
-    are the same).
+    yearly bands of the total, lines, funders and units (the numbers are the same); a sweep of thousands of
+    runs reads :func:`funding_figures` instead.
     """
+    if bands not in ("all", "year"):
+        raise GridsimError(f"bands 须为 all 或 year (bands must be 'all' or 'year'), 得到 got {bands!r}")
+    p = _price(plan, policy, draws, seed, cases=cases, year=year, years=years, uncertain=uncertain, workers=workers)
+    policy, tallies, periods, units = p.policy, p.tallies, p.periods, p.sums.units
+    assessment = p.sums.result()
+    names = {u: (unit_names or {}).get(u, u) for u in units}
+    grids = assessment.grids.copy()
+    grids.insert(1, "unit_name", grids["unit_id"].map(names))
+    grids["rule_violations"] = tallies["violations"].reindex(grids.index).fillna("") if "violations" in tallies else ""
+    warnings = [w for w in (violation_warning(p.violations),) if w]
+    first = periods[np.flatnonzero(p.priced)[0]] if p.priced.any() else None
+    meta = {"scenario": policy.scenario.id, "scenario_title": policy.scenario.title, "seed": seed, "draws": draws,
+            "version": __version__, "year": int(periods[0].year), "years": years, "grids": len(tallies),
+            "plan": "today" if p.todays else "plan", "cases_source": assessment.cases_source, "uncertain": uncertain,
+            "priced_from": str(first) if first is not None else "", "violations": len(p.violations)}
+    bands = _bands(p.costs, p.district, periods, units, names, yearly_only=bands == "year")
+    summary = bands[(bands["freq"] == "year") & (bands["dimension"] != "unit_line")]
+    summary = summary.rename(columns={"period": "year"})[["year", "item", "label", "p5", "p50", "p95", "mean"]]
+    return BudgetResult(bands=bands, summary=summary.reset_index(drop=True), grids=grids, assessment=assessment,
+                        periods=periods, units=units, unit_names=names, costs=p.costs, district=p.district, meta=meta,
+                        violations=p.violations, warnings=warnings)
+
+
+#: the figures :func:`funding_figures` gives (the first year's bands of the total and each funder, the rates)
+FIGURES = tuple(f"{item}_p{q}" for item in ("total", *FUNDER_LABELS) for q in (5, 50, 95)) + (
+    "unqualified", "criticism", "termination", "grids", "violations")
+
+
+def funding_figures(plan, policy=None, draws: int = 2000, seed: int = 0, *, year: int | None = None,
+                    uncertain: bool = True, workers: int | None = None) -> dict[str, float]:
+    """One year's headline figures of a plan (:data:`FIGURES`): P5/P50/P95 of the yearly total and of each
+    funder's share (``total_p50``, ``district_p95`` …), the assessment's ``unqualified``, ``criticism`` and
+    ``termination`` rates, the number of ``grids`` and of rule ``violations``.
+
+    The same numbers as ``simulate_budget(plan, policy, draws, seed, year=year, years=1, ...)``'s ``summary``
+    and ``assessment.rates()`` — the same Monte Carlo, the same sums and percentiles — without the frames
+    (bands of every line and unit, per-grid, per-month and score tables) that a sweep of thousands of runs
+    never reads and that cost more than the simulation itself.
+    """
+    p = _price(plan, policy, draws, seed, year=year, years=1, uncertain=uncertain, workers=workers)
+    arrays = dict(zip(("total", "funder"), _money_series(p.costs, p.district)))
+    out = {}
+    for dim, items in (("total", ("total",)), ("funder", tuple(FUNDER_LABELS))):
+        agg = _sum_months(arrays[dim], 12)
+        q = np.percentile(agg, QUANTILES, axis=0)  # as in the bands: quantiles × years × items
+        for j, item in enumerate(items):
+            for i, pct in enumerate(QUANTILES):
+                if pct in (5, 50, 95):
+                    out[f"{item}_p{pct}"] = float(q[i, 0, j])
+    rates = p.sums.rates()
+    out.update({k: rates[k] for k in ("unqualified", "criticism", "termination")})
+    out["grids"] = float(len(p.tallies))
+    out["violations"] = float(len(p.violations))
+    return out
+
+
+@dataclass
+class _Priced:
+    """A plan priced: the assessment's sums and the cost arrays, before any frame (see :func:`_price`)."""
+
+    policy: object
+    tallies: pd.DataFrame
+    violations: pd.DataFrame
+    todays: bool
+    sums: AssessmentSums
+    periods: pd.PeriodIndex
+    priced: np.ndarray
+    costs: np.ndarray
+    district: np.ndarray
+
+
+def _price(plan, policy, draws, seed, *, cases=None, year=None, years=1, uncertain=True, workers=None) -> _Priced:
+    """The plan checked and priced (the Monte Carlo of :func:`simulate_budget`): yuan per replicate, month,
+    unit and line, and the district's part; an unpriceable plan is an :class:`~gridsim.errors.InputError`."""
     policy = policy or getattr(plan, "policy", None) or load_baseline()
     if tuple(policy["funding.sources"]) != tuple(FUNDER_LABELS):
         raise PolicyError(f"资金来源须为 (funding.sources must be) {list(FUNDER_LABELS)} (三(一)3), "
@@ -151,19 +227,18 @@ def simulate_budget(plan, policy=None, draws: int = 2000, seed: int = 0, *, case
     violations = plan.violations_frame() if hasattr(plan, "violations_frame") else pd.DataFrame()
     todays = _is_todays_map(plan)
     # the tallies and workload parts are made once here (the plan's checks and tours are not cheap)
-    assessment = simulate_assessment(tallies, policy, draws, seed, cases=cases if todays else None, year=year,
-                                     years=years, uncertain=uncertain, workers=workers,
-                                     parts=parts_of(plan, tallies, policy))
+    sums = assessment_sums(tallies, policy, draws, seed, cases=cases if todays else None, year=year, years=years,
+                           uncertain=uncertain, workers=workers, parts=parts_of(plan, tallies, policy))
     periods = horizon(policy, year, years)
     priced = priced_months(periods, policy).astype(float)
-    units = assessment.units
-    grids_per_unit = tallies.groupby("unit_id").size().reindex(units).to_numpy(float)
+    units = sums.units
+    grids_per_unit = sums.grids_per_unit()
     sessions = training_sessions(periods, policy) * priced
     per_grid = float(policy["training.participants_per_grid"])
     R, M, U = draws, len(periods), len(units)
     costs = np.zeros((R, M, U, len(LINES)))
-    costs[..., 0] = assessment.base_paid
-    costs[..., 1] = assessment.performance_paid
+    costs[..., 0] = sums.arrays["base_paid"]
+    costs[..., 1] = sums.arrays["performance_paid"]
     district = np.zeros((R, M, U))
     share_pay = float(policy["funding.district_share"])
     share_other = float(policy["funding.district_share_publicity_training"])
@@ -177,24 +252,7 @@ def simulate_budget(plan, policy=None, draws: int = 2000, seed: int = 0, *, case
                               * prm["training.cost_yuan_per_participant"][:, None, None])
         district[sl] = share_pay * costs[sl, :, :, :2].sum(axis=3) + share_other * costs[sl, :, :, 2:].sum(axis=3)
         start += size
-    names = {u: (unit_names or {}).get(u, u) for u in units}
-    grids = assessment.grids.copy()
-    grids.insert(1, "unit_name", grids["unit_id"].map(names))
-    grids["rule_violations"] = tallies["violations"].reindex(grids.index).fillna("") if "violations" in tallies else ""
-    warnings = [w for w in (violation_warning(violations),) if w]
-    first = periods[np.flatnonzero(priced)[0]] if priced.any() else None
-    meta = {"scenario": policy.scenario.id, "scenario_title": policy.scenario.title, "seed": seed, "draws": draws,
-            "version": __version__, "year": int(periods[0].year), "years": years, "grids": len(tallies),
-            "plan": "today" if todays else "plan", "cases_source": assessment.cases_source, "uncertain": uncertain,
-            "priced_from": str(first) if first is not None else "", "violations": len(violations)}
-    if bands not in ("all", "year"):
-        raise GridsimError(f"bands 须为 all 或 year (bands must be 'all' or 'year'), 得到 got {bands!r}")
-    bands = _bands(costs, district, periods, units, names, yearly_only=bands == "year")
-    summary = bands[(bands["freq"] == "year") & (bands["dimension"] != "unit_line")]
-    summary = summary.rename(columns={"period": "year"})[["year", "item", "label", "p5", "p50", "p95", "mean"]]
-    return BudgetResult(bands=bands, summary=summary.reset_index(drop=True), grids=grids, assessment=assessment,
-                        periods=periods, units=units, unit_names=names, costs=costs, district=district, meta=meta,
-                        violations=violations, warnings=warnings)
+    return _Priced(policy, tallies, violations, todays, sums, periods, priced, costs, district)
 
 
 def _by_freq(arr: np.ndarray, periods: pd.PeriodIndex, freq: str) -> tuple[np.ndarray, list[str]]:
@@ -202,20 +260,32 @@ def _by_freq(arr: np.ndarray, periods: pd.PeriodIndex, freq: str) -> tuple[np.nd
     if freq == "month":
         return arr, list(periods.astype(str))
     k = 3 if freq == "quarter" else 12
-    out = arr.reshape(arr.shape[0], arr.shape[1] // k, k, *arr.shape[2:]).sum(axis=2)
     labels = periods[::k].asfreq("Q" if freq == "quarter" else "Y").astype(str)
-    return out, list(labels)
+    return _sum_months(arr, k), list(labels)
+
+
+def _sum_months(arr: np.ndarray, k: int) -> np.ndarray:
+    """Sum axis 1 (months) in runs of ``k`` (3: quarters, 12: years)."""
+    return arr.reshape(arr.shape[0], arr.shape[1] // k, k, *arr.shape[2:]).sum(axis=2)
+
+
+def _money_series(costs, district) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Replicates × months arrays of the total (one item) and of the funders (district, subdistrict), and the
+    total per unit: one definition for the bands and :func:`funding_figures` (same sums, same numbers)."""
+    total_by_unit = costs.sum(axis=3)
+    total = total_by_unit.sum(axis=2)[..., None]
+    funder = np.stack([district.sum(axis=2), (total_by_unit - district).sum(axis=2)], axis=2)
+    return total, funder, total_by_unit
 
 
 def _bands(costs, district, periods, units, names, yearly_only: bool = False) -> pd.DataFrame:
     """Percentiles over replicates of every total: per frequency, dimension and item (``yearly_only``: the
     yearly bands of total, lines, funders and units only)."""
-    total_by_unit = costs.sum(axis=3)
+    total, funder, total_by_unit = _money_series(costs, district)
     series = {  # dimension -> (array replicates × months × items, item ids, labels)
-        "total": (total_by_unit.sum(axis=2)[..., None], ["total"], ["合计 total"]),
+        "total": (total, ["total"], ["合计 total"]),
         "line": (costs.sum(axis=2), [f"line:{x}" for x in LINES], [LINE_LABELS[x] for x in LINES]),
-        "funder": (np.stack([district.sum(axis=2), (total_by_unit - district).sum(axis=2)], axis=2),
-                   [f"funder:{f}" for f in FUNDER_LABELS], list(FUNDER_LABELS.values())),
+        "funder": (funder, [f"funder:{f}" for f in FUNDER_LABELS], list(FUNDER_LABELS.values())),
         "unit": (total_by_unit, [f"unit:{u}" for u in units], [names[u] for u in units]),
         "unit_line": (costs.reshape(*costs.shape[:2], -1), [f"unit_line:{u}/{x}" for u in units for x in LINES],
                       [f"{names[u]} {LINE_LABELS[x]}" for u in units for x in LINES]),

@@ -11,7 +11,8 @@ values. This module holds what every such analysis shares:
   *before* any run starts (:class:`~gridsim.errors.GridsimError`, Chinese with English beside).
 * **one run** (:class:`BudgetRun`): ``simulate_budget(plan, policy.with_overrides(values), draws, seed,
   uncertain=...)`` reduced to the figures finance and leaders ask about (:data:`OUTPUTS`): the first year's
-  funding P5/P50/P95 in total and per funder, and the unqualified / criticism / termination rates. Every
+  funding P5/P50/P95 in total and per funder, and the unqualified / criticism / termination rates — computed
+  by :func:`gridsim.budget.funding_figures` (the same Monte Carlo and numbers, none of the frames). Every
   run of an analysis uses the same seed (common random numbers), so two runs differ by their inputs, not
   by noise, and a run's result depends only on its inputs and the seed.
 * **execution** (:func:`dask_client`, :func:`run_tasks`): the runs are independent tasks on a
@@ -39,7 +40,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import pandas as pd
 
 from .errors import GridsimError, PolicyError
-from .workload import PARTS_KEYS, plan_parts
+from .workload import parts_keys, plan_parts
 
 #: the figures one run yields: name -> Chinese label (English beside)
 OUTPUTS = {
@@ -149,7 +150,8 @@ def ranged_factors(policy, keys: Sequence[str] | None = None,
 
 
 def outputs_of(result) -> dict[str, float]:
-    """The :data:`OUTPUTS` of one :class:`~gridsim.budget.BudgetResult` (first year of its horizon)."""
+    """The :data:`OUTPUTS` of one :class:`~gridsim.budget.BudgetResult` (first year of its horizon): the
+    figures :func:`gridsim.budget.funding_figures` gives a run without the frames, read from the frames."""
     s = result.summary
     first = s[s["year"] == s["year"].iloc[0]].set_index("item")
     out: dict[str, float] = {}
@@ -180,31 +182,37 @@ class BudgetRun:
     uncertain: bool = False
     year: int | None = None
     _judged: dict = field(default_factory=dict, repr=False, compare=False)
+    _parts: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __call__(self, values: Mapping[str, Any], plan: str | None = None) -> dict[str, float]:
-        from .budget import simulate_budget
+        from .budget import funding_figures
 
         policy = self.policy.with_overrides(dict(values)) if values else self.policy
         name = plan if plan is not None else next(iter(self.plans))
-        key = (name, tuple((k, policy[k]) for k in policy.keys() if k.startswith("grid.") or k in PARTS_KEYS))
-        if key not in self._judged:  # first run of this plan under these grid rules: the Plan itself, all checks
-            result = simulate_budget(self.plans[name], policy, self.draws, self.seed, year=self.year, years=1,
-                                     uncertain=self.uncertain, workers=1, bands="year")
+        rules = (name, tuple((k, policy[k]) for k in policy.keys() if k.startswith("grid.")))
+        if rules not in self._judged:  # first run of this plan under these grid rules: the Plan itself, all checks
+            out = funding_figures(self.plans[name], policy, self.draws, self.seed, year=self.year,
+                                  uncertain=self.uncertain, workers=1)
             judged = self.plans[name].with_policy(policy)
-            self._judged[key] = (judged.tallies(), plan_parts(judged, policy), result.meta["violations"])
-            return outputs_of(result)
-        # later runs: the same plan's tallies and workload parts (tours) under the same grid rules and visit
-        # rules, so the plan's checks and tours are not redone in every one of thousands of runs; same numbers
-        tallies, parts, violations = self._judged[key]
-        result = simulate_budget(_CheckedTallies(tallies, parts), policy, self.draws, self.seed, year=self.year,
-                                 years=1, uncertain=self.uncertain, workers=1, bands="year")
-        return {**outputs_of(result), "violations": float(violations)}
+            self._judged[rules] = (judged, judged.tallies(), out["violations"], parts_keys(judged.homes))
+            return out
+        # later runs: the same plan's tallies under the same grid rules (its checks are not redone in every one
+        # of thousands of runs), and its workload parts under the same visit rules (the PARTS_KEYS the plan's
+        # register makes them read; where they change from run to run, the tours are remembered, see
+        # gridsim.workload.tour_length); same numbers
+        judged, tallies, violations, keys = self._judged[rules]
+        key = (rules, tuple(policy[k] for k in keys))
+        if key not in self._parts:
+            self._parts[key] = plan_parts(judged, policy)
+        out = funding_figures(_CheckedTallies(tallies, self._parts[key]), policy, self.draws, self.seed,
+                              year=self.year, uncertain=self.uncertain, workers=1)
+        return {**out, "violations": violations}
 
 
 @dataclass(frozen=True)
 class _CheckedTallies:
-    """A plan already priced once under these grid rules, reduced to its tallies: what ``simulate_budget``
-    reads of a plan (``tallies()``), without the homes it would check again."""
+    """A plan already priced once under these grid rules, reduced to its tallies: what ``funding_figures``
+    reads of a plan (``tallies()``, ``workload_parts``), without the homes it would check again."""
 
     frame: pd.DataFrame
     parts: pd.DataFrame  # the plan's workload parts (tours through the homes' positions), computed once

@@ -9,7 +9,7 @@ all); only that share counts against the worker's capacity and in the worker's a
 (``visits.capacity_per_worker_month``) is an assumption; when the due visits exceed it, the excess share
 is what a worker cannot do, and :func:`miss_probability` turns it into missed visits for the assessment.
 
-Public API: :func:`key_households`, :func:`visit_workload`, :func:`miss_probability`.
+Public API: :func:`key_households`, :func:`visit_counts`, :func:`visit_workload`, :func:`miss_probability`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,30 @@ import pandas as pd
 def key_households(tallies: pd.DataFrame, policy) -> pd.Series:
     """五必访 households per grid. A register that lists none at all (all zero) gets the assumed share
     ``visits.key_household_share`` of the visit basis, rounded."""
-    key = tallies["key_households"]
+    key = _key_counts(tallies["key_households"].to_numpy(), tallies[policy["visits.basis"]].to_numpy(), policy)
+    return pd.Series(key, index=tallies.index, name="key_households")
+
+
+def _key_counts(key: np.ndarray, basis: np.ndarray, policy) -> np.ndarray:
     if int(key.sum()) == 0:
-        key = np.rint(tallies[policy["visits.basis"]] * float(policy["visits.key_household_share"])).astype("int64")
-    return key.rename("key_households")
+        key = np.rint(basis * float(policy["visits.key_household_share"])).astype("int64")
+    return key
+
+
+def visit_counts(tallies: pd.DataFrame, policy) -> dict[str, np.ndarray]:
+    """The visit columns of :func:`visit_workload` as arrays (``visits_due_month``, ``key_visits_month``,
+    ``general_visits_month``, ``worker_visits_month``): what the assessment reads in every run, without
+    building a frame (a sweep makes thousands of runs)."""
+    basis = tallies[policy["visits.basis"]].to_numpy()
+    key = _key_counts(tallies["key_households"].to_numpy(), basis, policy)
+    general = np.maximum(basis - key, 0)
+    key_due = key * int(policy["visits.key.min_per_month"])
+    general_due = general * int(policy["visits.general.min_per_quarter"]) / 3.0
+    share = float(policy["visits.worker_share"])
+    worker_key = np.rint(key_due * share).astype("int64")
+    worker_general = np.rint(general_due * share).astype("int64")
+    return {"visits_due_month": np.rint(key_due + general_due).astype("int64"), "key_visits_month": worker_key,
+            "general_visits_month": worker_general, "worker_visits_month": worker_key + worker_general}
 
 
 def visit_workload(tallies: pd.DataFrame, policy, capacity: float | None = None) -> pd.DataFrame:
@@ -35,23 +55,14 @@ def visit_workload(tallies: pd.DataFrame, policy, capacity: float | None = None)
     (integers) — and ``capacity_month``, ``load_ratio`` (the worker's visits / capacity), ``overload_share``
     (the share of the worker's visits beyond capacity, 0 when within it).
     """
-    key = key_households(tallies, policy)
-    general = np.maximum(tallies[policy["visits.basis"]] - key, 0)
-    key_due = key * int(policy["visits.key.min_per_month"])
-    general_due = general * int(policy["visits.general.min_per_quarter"]) / 3.0
-    share = float(policy["visits.worker_share"])
-    worker_key = np.rint(key_due * share).astype("int64")
-    worker_general = np.rint(general_due * share).astype("int64")
-    worker = worker_key + worker_general
+    counts = visit_counts(tallies, policy)
+    worker = counts["worker_visits_month"]
     cap = float(policy["visits.capacity_per_worker_month"] if capacity is None else capacity)
     return pd.DataFrame({
-        "visits_due_month": np.rint(key_due + general_due).astype("int64"),
-        "key_visits_month": worker_key,
-        "general_visits_month": worker_general,
-        "worker_visits_month": worker,
+        **counts,
         "capacity_month": cap,
         "load_ratio": worker / cap,
-        "overload_share": overload_share(worker.to_numpy(float), cap),
+        "overload_share": overload_share(worker.astype(float), cap),
     }, index=tallies.index)
 
 

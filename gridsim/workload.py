@@ -40,12 +40,13 @@ and from them.
 Public API: :class:`WorkloadParams` (from a policy, checked), :func:`tour_length`, :func:`held_karp`,
 :func:`bhh_length`, :func:`grid_parts` / :func:`hours_from_parts` (per-grid quantities and their hours,
 vectorised over parameter draws), :func:`workload` (a Plan's grids → per-grid frame), :func:`tallies_parts`
-(visits only, for tallies without positions), :func:`parts_of`, :func:`hours_overload`, :class:`WorkloadProxy` (the optimizer's
+(visits only, for tallies without positions), :func:`parts_of`, :func:`parts_keys`, :func:`hours_overload`, :class:`WorkloadProxy` (the optimizer's
 incremental estimate).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -64,6 +65,17 @@ PROXY_AREA_FACTOR = 4.0 * math.pi  # area ≈ 4π·sqrt(det Σ) (exact for a uni
 #: share where a register lists none, the visit basis): parts computed once stay valid while these stay put
 PARTS_KEYS = ("visits.worker_share", "visits.key.min_per_month", "visits.general.min_per_quarter",
               "visits.key_household_share", "visits.basis")
+
+
+
+def parts_keys(homes: pd.DataFrame) -> tuple[str, ...]:
+    """The :data:`PARTS_KEYS` :func:`plan_parts` reads for these homes: all of them, less the assumed 五必访
+    share where the register lists its 五必访 households (then the share is never read) — so a sweep that
+    varies that share does not remake parts that cannot change."""
+    if float(homes["key_households"].sum()) == 0:
+        return PARTS_KEYS
+    return tuple(k for k in PARTS_KEYS if k != "visits.key_household_share")
+
 
 WORKLOAD_KEYS = ("workload.minutes_per_key_visit", "workload.minutes_per_general_visit",
                  "workload.travel_speed_kmh", "workload.circuity", "workload.visits_per_outing",
@@ -215,9 +227,22 @@ def bhh_length(xy: np.ndarray) -> float:
 
 def tour_length(xy: np.ndarray) -> tuple[float, str]:
     """Shortest closed tour through the distinct points (metres) and how it was found:
-    ``exact`` | ``heuristic`` | ``bhh`` (see the module docstring)."""
+    ``exact`` | ``heuristic`` | ``bhh`` (see the module docstring).
+
+    Remembered per set of points (:data:`TOUR_MEMO` sets): a sweep prices the same grids thousands of times
+    with parameters that change the visits but not the homes' positions, and a tour (deterministic: greedy
+    from the first point, then 2-opt) costs milliseconds to a second; the answer is the same either way."""
     pts = _unique(xy)
-    n = len(pts)
+    return _tour_of(pts.tobytes(), len(pts))
+
+
+TOUR_MEMO = 4096
+"""Point sets whose tours are remembered (least recently used dropped): a few plans' grids, both rounds."""
+
+
+@functools.lru_cache(maxsize=TOUR_MEMO)
+def _tour_of(raw: bytes, n: int) -> tuple[float, str]:
+    pts = np.frombuffer(raw, dtype=float).reshape(n, 2)
     if n <= EXACT_MAX_POINTS:
         return held_karp(pts), "exact"
     if n <= HEURISTIC_MAX_POINTS:

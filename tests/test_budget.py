@@ -268,3 +268,19 @@ def test_replicate_totals_are_each_years_own_months(today, policy):
         assert (by_hand > 0).all()
         assert np.allclose(t.loc[t["year"] == y, "total"].to_numpy(), by_hand)
         assert np.allclose(t.loc[t["year"] == y, "district"].to_numpy(), r.district[:, months].sum(axis=(1, 2)))
+
+
+def test_funding_figures_are_the_summary_and_rates_without_frames(today, policy):
+    """What every sweep run reads equals what simulate_budget's frames say, to the last bit: an illegal plan
+    (today's map), several blocks on two threads, a later year, and every shipped scenario's rules."""
+    from gridsim.budget import FIGURES, funding_figures
+    from gridsim.policy import list_scenarios
+    from gridsim.sweep import outputs_of
+
+    cases = [(policy, dict(draws=210, seed=3, workers=2)), (policy, dict(draws=40, seed=1, year=2025))]
+    cases += [(load_policy(s.id), dict(draws=10, seed=2, uncertain=False)) for s in list_scenarios()]
+    for pol, kw in cases:
+        figures = funding_figures(today, pol, **kw)
+        assert tuple(figures) == FIGURES
+        assert figures == outputs_of(simulate_budget(today, pol, **kw)), (pol.scenario.id, kw)
+    assert figures["violations"] > 0 and figures["subdistrict_p5"] <= figures["subdistrict_p95"]

@@ -242,3 +242,31 @@ def test_editor_table_shows_hours_live(spread_village):
     after = m.grid_table().set_index("grid_id")["hours_month"]
     assert after["v1-a"] < before["v1-a"] and after["v1-b"] > before["v1-b"]
     assert after.to_numpy() == pytest.approx(workload(m.plan)["hours_month"].round(1).to_numpy())
+
+
+def test_parts_keys_name_what_the_parts_read():
+    """A sweep remakes a plan's parts only when a key they read changes: the assumed 五必访 share is read only
+    where the register lists no 五必访 household at all."""
+    from gridsim.workload import PARTS_KEYS, parts_keys
+
+    rng = np.random.default_rng(5)
+    xy = np.vstack([rng.normal(0, 40, (30, 2)), rng.normal(900, 15, (14, 2))])  # two hamlets, odd sizes
+    listed = _village(xy, households=rng.integers(1, 5, len(xy)), key=(rng.random(len(xy)) < 0.2).astype(int))
+    none = listed.assign(key_households=0)
+    low, high = (load_policy().with_overrides({"visits.key_household_share": s}) for s in (0.05, 0.12))
+    assert "visits.key_household_share" not in parts_keys(listed) and parts_keys(none) == PARTS_KEYS
+    pd.testing.assert_frame_equal(plan_parts(_plan(listed, low)), plan_parts(_plan(listed, high)))
+    a, b = plan_parts(_plan(none, low)).iloc[0], plan_parts(_plan(none, high)).iloc[0]
+    assert a["key_visits"] < b["key_visits"] and a["tour_km"] < b["tour_km"]
+
+
+def test_remembered_tours_are_the_tours():
+    """tour_length remembers a set of points (a sweep asks for the same grids thousands of times): the
+    answer is the computed one, for the same points in any order, and a moved point is a new tour."""
+    rng = np.random.default_rng(9)
+    xy = rng.random((40, 2)) * 700
+    first = tour_length(xy)
+    assert first == (heuristic_tour(xy), "heuristic") == tour_length(xy[rng.permutation(len(xy))])
+    moved = xy.copy()
+    moved[0] += 350.0
+    assert tour_length(moved) == (heuristic_tour(moved), "heuristic") != first
