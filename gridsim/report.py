@@ -33,11 +33,10 @@ import multiprocessing
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
+import queue
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -72,7 +71,7 @@ class NotebookResult:
     scenario: str
     notebook: str
     title: str
-    status: str  # "ok" | "failed" | "timeout" | "skipped"
+    status: str  # "ok" | "failed" | "timeout" | "skipped" | "shared" (a page across scenarios, made for another)
     seconds: float
     message: str = ""
     ipynb: str = ""
@@ -82,7 +81,7 @@ class NotebookResult:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("ok", "skipped")
+        return self.status in ("ok", "skipped", "shared")
 
 
 @dataclass
@@ -156,13 +155,33 @@ def _parameters_for(path: Path, scenario: str, out_dir: Path, extra: Mapping[str
     return {k: v for k, v in params.items() if k in declared}
 
 
+def page_scope(nb: nbformat.NotebookNode) -> str:
+    """``report`` for a page that analyses across scenarios (notebook metadata ``gridsim.scope``), else
+    ``scenario``. A page across scenarios runs once per report run, for :func:`report_host`; the other
+    scenarios of the run link to it (:func:`shared_result`)."""
+    return nb.metadata.get("gridsim", {}).get("scope", "scenario")
+
+
+def report_host(scenarios: list[str]) -> str:
+    """The scenario the pages across scenarios are made for: the baseline when the run has it, else the first."""
+    return "baseline" if "baseline" in scenarios else scenarios[0]
+
+
+def shared_result(page: "_Page", host: str) -> NotebookResult:
+    """A page across scenarios in a scenario other than the host: a link to the host's copy."""
+    name = page.src.name
+    return NotebookResult(page.scenario, page.src.stem, page.title, "shared", 0.0,
+                          f"跨情景分析，每次报告只算一次，按情景 {host} 计算 (across scenarios: made once per report, "
+                          f"for {host})", f"../{host}/{name}", f"../{host}/{page.src.stem}.html")
+
+
 def page_needs(nb: nbformat.NotebookNode) -> list[str]:
     """What a page needs beyond a homes register (notebook metadata ``gridsim.needs``: current | cases | units)."""
     return list(nb.metadata.get("gridsim", {}).get("needs", []))
 
 
 # ---------------------------------------------------------------------------------------------------
-# Running one notebook
+# Running pages in warm kernels
 
 
 def _kernel_env() -> dict[str, str]:
@@ -172,12 +191,8 @@ def _kernel_env() -> dict[str, str]:
     return env
 
 
-def _first_error(path: Path) -> str:
+def _first_error(nb: nbformat.NotebookNode) -> str:
     """The first error cell of an executed notebook as 'cell N: Name: message', or ''."""
-    try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception:  # a notebook killed mid-write cannot be read; the caller has the process output
-        return ""
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
@@ -185,26 +200,75 @@ def _first_error(path: Path) -> str:
     return ""
 
 
-def execute(src: Path, dst: Path, parameters: Mapping[str, Any], timeout: float) -> tuple[str, str]:
-    """Run one notebook with papermill in a child process; return (status, message).
+# Run before each page in a kept kernel: the page starts from an empty namespace in its own folder, with no
+# figure of the page before left open; imported modules stay loaded (that is the time saved).
+_RESET = ("%reset -f\nimport os as _os\n_os.chdir({cwd!r})\ndel _os\n"
+          "import sys as _sys\nif 'matplotlib.pyplot' in _sys.modules:\n"
+          "    _sys.modules['matplotlib.pyplot'].close('all')\ndel _sys\n")
 
-    The child gets its own process group, so a timeout stops papermill and its kernel together.
+
+class WarmKernel:
+    """One Python kernel that runs page after page: started once, its imports kept, its namespace reset.
+
+    A new kernel and the imports of gridsim, pandas, geopandas and matplotlib cost about 3 s a page; a
+    report of 14 scenarios × 7 pages paid that ~100 times. Each page still starts from an empty namespace
+    in its scenario's folder (:data:`_RESET`), so pages stay independent: a page run alone gives the same
+    output. After a timeout or a dead kernel the kernel is shut down and the next page gets a fresh one.
     """
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "papermill", str(src), str(dst), "-y", json.dumps(dict(parameters)),
-           "--cwd", str(dst.parent), "--no-progress-bar", "--log-level", "ERROR"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_kernel_env(),
-                            start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return "timeout", f"超时 (timed out) after {timeout:g} s"
-    if proc.returncode == 0:
-        return "ok", ""
-    message = _first_error(dst) or (err.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-    return "failed", message
+
+    def __init__(self) -> None:
+        self.km = None
+
+    def run(self, src: Path, dst: Path, parameters: Mapping[str, Any], timeout: float) -> tuple[str, str]:
+        """Execute ``src`` with ``parameters`` injected (as papermill does) into ``dst``; (status, message)."""
+        from jupyter_client.manager import AsyncKernelManager
+        from nbclient import NotebookClient
+        from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+        from nbformat.v4 import new_code_cell
+        from papermill.iorw import load_notebook_node
+        from papermill.parameterize import parameterize_notebook
+
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        nb = parameterize_notebook(load_notebook_node(str(src)), dict(parameters))
+        nb.cells.insert(0, new_code_cell(_RESET.format(cwd=str(dst.parent))))
+        if self.km is None:
+            self.km = AsyncKernelManager(kernel_name="python3")
+        deadline = time.monotonic() + timeout
+        client = NotebookClient(nb, km=self.km, timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
+                                interrupt_on_timeout=False, kernel_name="python3",
+                                resources={"metadata": {"path": str(dst.parent)}})
+        status, message = "ok", ""
+        try:
+            client.execute(env=_kernel_env(), cwd=str(dst.parent))
+        except CellTimeoutError:
+            status, message = "timeout", f"超时 (timed out) after {timeout:g} s"
+        except CellExecutionError:
+            status = "failed"
+        except DeadKernelError as exc:
+            status, message = "failed", f"内核退出 (kernel died): {exc}"
+        except Exception as exc:  # any runner failure is this page's failure; the others still run
+            status, message = "failed", f"{type(exc).__name__}: {exc}"
+        finally:
+            if client.kc is not None:
+                client.kc.stop_channels()
+        if status == "timeout" or message.startswith("内核"):
+            self.close()  # a kernel that timed out may still be busy; the next page gets a fresh one
+        del nb.cells[0]
+        nbformat.write(nb, dst)
+        if status == "failed" and not message:
+            message = _first_error(nb) or "失败 (failed)"
+        return status, message
+
+    def close(self) -> None:
+        """Shut the kernel down (a later page starts a new one)."""
+        from jupyter_core.utils import run_sync
+
+        if self.km is not None and self.km.has_kernel:
+            try:
+                run_sync(self.km.shutdown_kernel)(now=True)
+            except Exception:  # a kernel already gone needs no shutdown
+                pass
+        self.km = None
 
 
 def _with_font(page: str) -> str:
@@ -254,36 +318,61 @@ def printed_plan_ids(ipynb: Path) -> tuple[str, str]:
     return tuple(ids.pop() if len(ids) == 1 else "" for ids in found)
 
 
-def _run_one(src: Path, scenario: str, scen_dir: Path, extra: Mapping[str, Any], timeout: float,
-             skip: list[str] | None = None, html_pool=None) -> NotebookResult:
-    """Execute one page and convert it to HTML; ``seconds`` is the time for both. ``html_pool`` (a process
-    pool) converts outside this process: cutting the font for a page is CPU-bound Python, and in the
-    runner's threads the pages would queue for one core."""
-    title = notebook_title(nbformat.read(src, as_version=4), src.stem)
-    dst = scen_dir / src.name
-    if skip:
-        for stale in (dst, dst.with_suffix(".html")):  # never leave an earlier run's page looking current
-            stale.unlink(missing_ok=True)
-        return NotebookResult(scenario, src.stem, title, "skipped", 0.0, "；".join(skip))
+def _converted(ipynb: Path, title: str) -> tuple[str, float]:
+    """:func:`to_html` timed, for the HTML pool: (file name, seconds)."""
     start = time.perf_counter()
-    try:
-        status, message = execute(src, dst, _parameters_for(src, scenario, scen_dir, extra), timeout)
-    except Exception as exc:  # any runner failure is this notebook's failure; the others still run
-        status, message = "failed", f"{type(exc).__name__}: {exc}"
+    return to_html(ipynb, ipynb.with_suffix(".html"), title).name, time.perf_counter() - start
+
+
+@dataclass
+class _Page:
+    """One page to make: a notebook for a scenario (and who else shows it, for a page across scenarios)."""
+
+    src: Path
+    scenario: str
+    scen_dir: Path
+    title: str
+    skip: list[str] = field(default_factory=list)
+
+
+def _finish(page: _Page, status: str, message: str, seconds: float, html_future) -> NotebookResult:
+    """The page's result once its HTML is written (or failed); ``seconds`` covers executing and converting."""
+    dst = page.scen_dir / page.src.name
     html_name = ""
-    if dst.exists():
+    if html_future is not None:
         try:
-            if html_pool is not None:
-                html_name = html_pool.submit(to_html, dst, dst.with_suffix(".html"), title).result().name
-            else:
-                html_name = to_html(dst, dst.with_suffix(".html"), title).name
+            html_name, html_seconds = html_future.result()
+            seconds += html_seconds
         except Exception as exc:
             status = "failed"
             message = message or f"HTML 转换失败 (HTML conversion failed): {type(exc).__name__}: {exc}"
-    seconds = time.perf_counter() - start
     ids = printed_plan_ids(dst) if dst.exists() else ("", "")
-    return NotebookResult(scenario, src.stem, title, status, round(seconds, 1), message,
+    return NotebookResult(page.scenario, page.src.stem, page.title, status, round(seconds, 1), message,
                           dst.name if dst.exists() else "", html_name, *ids)
+
+
+def _lane(pages: "queue.Queue[_Page]", extra: Mapping[str, Any], timeout: float, html_pool, done) -> None:
+    """Take pages off the shared queue and run them one after another in one warm kernel.
+
+    The HTML of each page is made in ``html_pool`` (cutting the font is CPU-bound Python that would queue
+    behind the runner's threads) while this lane already runs the next page; ``done(page, status,
+    message, seconds, future)`` is called for each page."""
+    kernel = WarmKernel()
+    try:
+        while True:
+            try:
+                page = pages.get_nowait()
+            except queue.Empty:
+                return
+            dst = page.scen_dir / page.src.name
+            start = time.perf_counter()
+            status, message = kernel.run(page.src, dst, _parameters_for(page.src, page.scenario, page.scen_dir, extra),
+                                         timeout)
+            seconds = time.perf_counter() - start
+            future = html_pool.submit(_converted, dst, page.title) if dst.exists() else None
+            done(page, status, message, seconds, future)
+    finally:
+        kernel.close()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -363,14 +452,15 @@ def _write_manifest(scen_dir: Path, scenario, results: list[NotebookResult], *, 
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
-_STATUS_ZH = {"ok": "完成 ok", "failed": "失败 failed", "timeout": "超时 timeout", "skipped": "跳过 skipped"}
+_STATUS_ZH = {"ok": "完成 ok", "failed": "失败 failed", "timeout": "超时 timeout", "skipped": "跳过 skipped",
+              "shared": "共用 shared"}
 
 _INDEX_CSS = """
 body{margin:2em auto;max-width:60em;color:#222}
 h1{font-size:1.6em} h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;width:100%} td,th{border:1px solid #ddd;padding:.35em .6em;text-align:left}
 th{background:#f3f3f3} .ok{color:#2b7a2b} .failed,.timeout{color:#b22;font-weight:bold} .desc{color:#555}
-.skipped{color:#8a6d00} code{font-size:90%}
+.skipped{color:#8a6d00} .shared{color:#555} code{font-size:90%}
 """
 
 
@@ -519,24 +609,52 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
 
             skips[src.stem] = missing_inputs(needs, has_current=inputs.has_current, has_cases=inputs.cases is not None,
                                              has_units=not inputs.units_drawn)
-    tasks = [(src, scen, out_dir / scen.id) for scen in scen_objs for src in paths]
-    jobs = max(1, jobs or min(os.cpu_count() or 1, 4))
-    # Longest first (by the last run's times; unknown ones first of all), so parallel lanes finish together.
-    last = {(scen.id, nb): sec for scen in scen_objs for nb, sec in _previous_seconds(out_dir / scen.id).items()}
-    tasks.sort(key=lambda t: -last.get((t[1].id, t[0].stem), float("inf")))
+    host = report_host([s.id for s in scen_objs])
+    scopes = {src.stem: page_scope(nbformat.read(src, as_version=4)) for src in paths}
     results: list[NotebookResult] = []
+    pages: list[_Page] = []
+    for scen in scen_objs:
+        for src in paths:
+            title = notebook_title(nbformat.read(src, as_version=4), src.stem)
+            page = _Page(src, scen.id, out_dir / scen.id, title, skips.get(src.stem) or [])
+            if page.skip or (scopes[src.stem] == "report" and scen.id != host):
+                for stale in (page.scen_dir / src.name, (page.scen_dir / src.name).with_suffix(".html")):
+                    stale.unlink(missing_ok=True)  # never leave an earlier run's page looking current
+                results.append(NotebookResult(scen.id, src.stem, title, "skipped", 0.0, "；".join(page.skip))
+                               if page.skip else shared_result(page, host))
+            else:
+                pages.append(page)
+    jobs = max(1, min(jobs or min(os.cpu_count() or 1, 4), len(pages) or 1))
+    # Longest first (by the last run's times; unknown ones first of all, pages across scenarios — the longest
+    # — before the others), so the lanes finish together.
+    last = {(scen.id, nb): sec for scen in scen_objs for nb, sec in _previous_seconds(out_dir / scen.id).items()}
+    pages.sort(key=lambda p: (-last.get((p.scenario, p.src.stem), float("inf")), scopes[p.src.stem] != "report"))
+    todo: queue.Queue[_Page] = queue.Queue()
+    for page in pages:
+        todo.put(page)
+    lock = threading.Lock()
     spawn = multiprocessing.get_context("spawn")  # no fork of a threaded process
-    with ThreadPoolExecutor(max_workers=jobs) as pool, ProcessPoolExecutor(jobs, mp_context=spawn) as html_pool, \
-            tqdm(total=len(tasks), desc="报告 report", unit="nb", disable=not progress) as bar:
-        futures = {pool.submit(_run_one, src, scen.id, scen_dir, extra, timeout, skips.get(src.stem), html_pool):
-                   (src, scen) for src, scen, scen_dir in tasks}
-        for fut in as_completed(futures):
-            res = fut.result()
-            results.append(res)
-            bar.set_postfix_str(f"{res.scenario}/{res.notebook} {res.status}")
-            bar.update()
-            line = f"{res.scenario}/{res.notebook}: {_STATUS_ZH.get(res.status, res.status)} {res.seconds:.1f} s"
-            bar.write(line + (f" — {res.message}" if res.message else "")) if progress else None
+    with ProcessPoolExecutor(jobs, mp_context=spawn) as html_pool, \
+            tqdm(total=len(pages), desc="报告 report", unit="nb", disable=not progress) as bar:
+
+        def record(res: NotebookResult) -> None:
+            with lock:
+                results.append(res)
+                bar.set_postfix_str(f"{res.scenario}/{res.notebook} {res.status}")
+                bar.update()
+                line = f"{res.scenario}/{res.notebook}: {_STATUS_ZH.get(res.status, res.status)} {res.seconds:.1f} s"
+                bar.write(line + (f" — {res.message}" if res.message else "")) if progress else None
+
+        def done(page, status, message, seconds, future) -> None:
+            if future is None:
+                record(_finish(page, status, message, seconds, None))
+            else:
+                future.add_done_callback(lambda f: record(_finish(page, status, message, seconds, f)))
+
+        with ThreadPoolExecutor(max_workers=jobs) as lanes:
+            for fut in [lanes.submit(_lane, todo, extra, timeout, html_pool, done) for _ in range(jobs)]:
+                fut.result()
+        html_pool.shutdown(wait=True)  # every page's HTML written and its result recorded
     order = {(scen.id, src.stem): i for i, (scen, src) in enumerate((s, p) for s in scen_objs for p in paths)}
     results.sort(key=lambda r: order[(r.scenario, r.notebook)])
     wall = round(time.perf_counter() - t0, 1)
