@@ -61,6 +61,15 @@ class ReportInputs:
     def unit_names(self) -> dict[str, str]:
         return dict(zip(self.units["unit_id"], self.units["name"]))
 
+    def units_line(self) -> str:
+        """The area the data covers, counted and named from the data itself (the embedded set is 史河街道's;
+        a user's register names no place): how many units of each type, and their names."""
+        kinds = self.units["unit_type"].value_counts()
+        place = "史河街道" if self.embedded else "本登记册 this register"
+        names = "、".join(self.units.sort_values(["unit_type", "unit_id"])["name"].astype(str))
+        return (f"{place}：{len(self.units)} 个村（社区）units——{int(kinds.get('community', 0))} 个社区 communities、"
+                f"{int(kinds.get('village', 0))} 个村 villages：{names}")
+
     def describe(self) -> str:
         """One line for the top of a page: where the data came from."""
         if self.embedded:
