@@ -34,6 +34,7 @@ import os
 import re
 import shutil
 import queue
+import subprocess
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -202,7 +203,9 @@ def _first_error(nb: nbformat.NotebookNode) -> str:
 
 # Run before each page in a kept kernel: the page starts from an empty namespace in its own folder, with no
 # figure of the page before left open; imported modules stay loaded (that is the time saved).
-_RESET = ("%reset -f\nimport os as _os\n_os.chdir({cwd!r})\ndel _os\n"
+# %reset also removes the module attributes of __main__ that a fresh kernel has (None there); multiprocessing's
+# spawn (Dask's workers on page 07) reads __main__.__spec__, so they are put back.
+_RESET = ("%reset -f\n__spec__ = __loader__ = __package__ = None\nimport os as _os\n_os.chdir({cwd!r})\ndel _os\n"
           "import sys as _sys\nif 'matplotlib.pyplot' in _sys.modules:\n"
           "    _sys.modules['matplotlib.pyplot'].close('all')\ndel _sys\n")
 
@@ -239,7 +242,10 @@ class WarmKernel:
                                 resources={"metadata": {"path": str(dst.parent)}})
         status, message = "ok", ""
         try:
-            client.execute(env=_kernel_env(), cwd=str(dst.parent))
+            # the kernel's own log (a warning about its local TCP channels at each start) stays out of the
+            # report's output; what a page prints or raises comes back through the client
+            client.execute(env=_kernel_env(), cwd=str(dst.parent), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
         except CellTimeoutError:
             status, message = "timeout", f"超时 (timed out) after {timeout:g} s"
         except CellExecutionError:

@@ -229,7 +229,10 @@ def test_pages_share_a_warm_kernel_but_not_their_names(tmp_path):
     d.mkdir()
     write_notebook(d / "01_sets.ipynb", "import os\nLEAK = 41\nprint('pid', os.getpid(), 'cwd', os.getcwd())")
     write_notebook(d / "02_reads.ipynb", "import os\nprint('pid', os.getpid(), 'cwd', os.getcwd())\n"
-                                         "print('leak' if 'LEAK' in globals() else 'clean')")
+                                         "print('leak' if 'LEAK' in globals() else 'clean')\n"
+                                         "import multiprocessing as mp\n"  # spawn reads __main__.__spec__ (Dask does)
+                                         "child = mp.get_context('spawn').Process(target=print)\n"
+                                         "child.start(); child.join(); print('spawned', child.exitcode)")
     out = tmp_path / "out"
     summary = report.run_reports(["baseline", "pay_per_full_100"], out, notebook_dir=d, progress=False, jobs=1)
     assert all(r.status == "ok" for r in summary.results), summary.results
@@ -240,6 +243,7 @@ def test_pages_share_a_warm_kernel_but_not_their_names(tmp_path):
             pids.add(re.search(r"pid (\d+)", text).group(1))
             assert re.search(r"cwd (\S+)", text).group(1) == str(out / scen)  # each page in its scenario's folder
         assert "clean" in outputs_text(out / scen / "02_reads.ipynb")  # a page starts from an empty namespace
+        assert "spawned 0" in outputs_text(out / scen / "02_reads.ipynb")
     assert len(pids) == 1  # one lane: one kernel ran all four pages
     # the reset cell the runner adds is not part of the stored page
     assert [c.source for c in nbformat.read(out / "baseline" / "01_sets.ipynb", as_version=4).cells][0].startswith("# 标题")
