@@ -26,6 +26,7 @@ never mixes two versions of the library.
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import html
 import json
@@ -57,7 +58,8 @@ PLAN_ID = re.compile(r"(?<!现状)方案编号 plan id: ([0-9a-f]{12})")
 TODAY_ID = re.compile(r"现状方案编号 today's plan id: ([0-9a-f]{12})")
 # Report defaults for notebook parameters (a -p KEY=VALUE wins; a notebook run on its own keeps its own
 # defaults): 500 replicates per plan; benchmarks/bench_report.py measures how far the yearly P5/P50/P95
-# move from a 4,000-replicate run.
+# move from a 4,000-replicate run. A report default only ever lowers a page's own default — it is there to
+# make the report faster: page 07's ``draws`` (30 per Sobol run) stays 30 instead of becoming 500.
 REPORT_DEFAULTS = {"draws": 500}
 MANIFEST = "manifest.json"
 INDEX = "index.html"
@@ -150,10 +152,20 @@ def declared_parameters(path: Path) -> dict[str, Any]:
 def _parameters_for(path: Path, scenario: str, out_dir: Path, extra: Mapping[str, Any]) -> dict[str, Any]:
     """The scenario, its stored plan and any extra parameters the notebook declares; the others are not passed."""
     declared = declared_parameters(path)
-    params = {"scenario": scenario, "output_dir": str(out_dir / FILES_DIR), **extra}
+    lowered = {k: v for k, v in REPORT_DEFAULTS.items() if k not in extra and k in declared
+               and v < _literal(declared[k], v)}
+    params = {"scenario": scenario, "output_dir": str(out_dir / FILES_DIR), **lowered, **extra}
     if (out_dir / PLAN_DIR / "plan.json").is_file():
         params["plan_path"] = str(out_dir / PLAN_DIR)
     return {k: v for k, v in params.items() if k in declared}
+
+
+def _literal(text: str, fallback: Any) -> Any:
+    """A parameter's default as papermill reports it (source text), as a value; ``fallback`` if not a literal."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return fallback
 
 
 def page_scope(nb: nbformat.NotebookNode) -> str:
@@ -593,7 +605,7 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
         raise GridsimError("未选择情景 (no scenario selected)")
     paths = suite(notebooks, notebook_dir)
     out_dir = Path(out_dir).resolve()
-    extra = {**REPORT_DEFAULTS, **dict(parameters or {})}
+    extra = dict(parameters or {})  # REPORT_DEFAULTS are applied per page (_parameters_for)
     extra.setdefault("time_limit", DEFAULT_TIME_LIMIT_S)  # the same limit on every page, so the plan keys agree
     extra.setdefault("plan_cache", str(out_dir / PLAN_CACHE))  # other plans a page needs (variants, readings)
     for scen in scen_objs:

@@ -277,3 +277,16 @@ def test_a_page_across_scenarios_runs_once_and_the_other_scenarios_link_to_it(tm
     # without the baseline in the run, the page is made for the first scenario
     alone = report.run_reports(["pay_per_full_100"], tmp_path / "alone", notebook_dir=d, progress=False)
     assert {r.notebook: r.status for r in alone.results} == {"01_own": "ok", "06_across": "ok"}
+
+
+def test_report_defaults_only_lower_a_pages_own_default(tmp_path):
+    d = tmp_path / "nbs"
+    d.mkdir()
+    write_notebook(d / "01_many.ipynb", "print('draws', draws)", params="scenario: str = 'baseline'\ndraws: int = 1000")
+    write_notebook(d / "02_few.ipynb", "print('draws', draws)", params="scenario: str = 'baseline'\ndraws: int = 30")
+    out = tmp_path / "out"
+    report.run_reports(["baseline"], out, notebook_dir=d, progress=False)
+    assert f"draws {report.REPORT_DEFAULTS['draws']}" in outputs_text(out / "baseline" / "01_many.ipynb")
+    assert "draws 30" in outputs_text(out / "baseline" / "02_few.ipynb")  # never raised by the report default
+    report.run_reports(["baseline"], out, notebook_dir=d, progress=False, parameters={"draws": 700})
+    assert "draws 700" in outputs_text(out / "baseline" / "02_few.ipynb")  # what the user asks for wins
