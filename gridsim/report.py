@@ -1,4 +1,4 @@
-"""Running the notebook suite into reports: papermill per notebook and scenario, HTML for readers, an index.
+"""Running the notebook suite into reports: pages per scenario in warm kernels, HTML for readers, an index.
 
 ``run_reports(["baseline"], out)`` executes every notebook in :data:`~gridsim.paths.NOTEBOOK_DIR`
 (``NN_name.ipynb``) with the scenario id injected into its ``parameters`` cell, into
@@ -18,10 +18,22 @@ of a scenario show the same grids. The data may be the user's own (``homes_path`
 once here before anything runs; a page whose declared needs (notebook metadata ``gridsim.needs``) the data
 does not meet is skipped, and the index says why.
 
-Each notebook runs in its own papermill process (and kernel) with a wall-clock timeout; a failing or
-timed-out notebook is recorded with its first error and the others still run. The kernel imports the same
-``gridsim`` as this process (its package root is put first on the kernel's ``PYTHONPATH``), so a report
-never mixes two versions of the library.
+Pages run in warm kernels (:class:`WarmKernel`): ``jobs`` lanes each keep one kernel and take pages off
+one queue (longest first, by the last run's times), the parameters injected as papermill does; before each
+page the namespace is emptied and the working folder set to the page's scenario folder, so a page depends
+on nothing an earlier page left, while the imports (~3 s a page in a new kernel) and the register read
+(:func:`gridsim.report_inputs.load_inputs`) are paid once per kernel. Each page has a wall-clock timeout;
+a failing or timed-out page is recorded with its first error and the others still run (a kernel that timed
+out or died is replaced). The kernels import the same ``gridsim`` as this process (its package root is put
+first on their ``PYTHONPATH``), so a report never mixes two versions of the library.
+
+Pages across scenarios: a notebook whose metadata says ``gridsim.scope: report`` — ``06_scenarios`` (each
+variant and reading against the baseline) and ``07_sensitivity`` (every ranged assumption) — is an
+analysis of the whole set of scenarios rather than of one, so it runs once per report run, for the
+baseline (:func:`report_host`; the first scenario when the run has no baseline). Every other scenario's
+manifest lists it as ``shared``, linking to the host's copy (:func:`shared_result`), and the page itself
+prints which scenario it was made for. Running these two per scenario had cost more than all other pages
+together (``benchmarks/bench_report.py``).
 """
 
 from __future__ import annotations
