@@ -566,31 +566,59 @@ def read_inputs(extra: Mapping[str, Any]):
                        current=extra.get("current", ""), crs=extra.get("crs") or None)
 
 
-def prepare_plans(policies, out_dir: Path, extra: Mapping[str, Any]):
+def _partition_into_cache(homes, graph, scenario: str, overrides: dict, seed: int, limit, cache_dir: str) -> None:
+    """Partition for one scenario (with ``overrides``) into the plan cache; run in a worker process (a
+    Policy does not pickle, so the worker loads it by name)."""
+    from .policy import load_policy
+    from .scenario_plan import scenario_plan
+
+    policy = load_policy(scenario)
+    scenario_plan(homes, graph, policy.with_overrides(overrides) if overrides else policy, seed=seed,
+                  time_limit=limit, cache_dir=cache_dir)
+
+
+def prepare_plans(names, policies, out_dir: Path, extra: Mapping[str, Any], jobs: int = 1):
     """Partition once per scenario (through the cache in ``out_dir/.plan-cache``) and store each plan in
-    ``out_dir/<scenario>/plan/``; returns per scenario its plan id, grids and seconds (or the error)."""
+    ``out_dir/<scenario>/plan/``; returns per scenario its plan id, grids and seconds (or the error).
+
+    Besides the scenario's plan, the plan under the other reading of a village's 户 (三(一)2), which the
+    partition and budget pages set beside it, goes into the cache. Plans missing from the cache are made
+    first, each distinct one once (scenarios that change only pay or assessment share the baseline's grid
+    rules and so its plan), ``jobs`` at a time in worker processes; then every scenario's plan is read from
+    the cache and stored in its folder."""
     from .graph import build_graph
-    from .scenario_plan import fingerprint, plan_key, save_plan, scenario_plan
+    from .scenario_plan import fingerprint, plan_key, save_plan, scenario_plan, stored_key
 
     inputs = read_inputs(extra)
     graph = build_graph(inputs.homes, inputs.barriers)
     seed, limit = int(extra.get("seed", 0)), extra.get("time_limit", DEFAULT_TIME_LIMIT_S)
+    cache = out_dir / PLAN_CACHE
+    missing = {}
+    for name, policy in zip(names, policies):
+        basis = policy["grid.village.count_basis"]
+        other = {"houses": "registered_households", "registered_households": "houses"}[basis]
+        for overrides in ({}, {"grid.village.count_basis": other}):
+            pol = policy.with_overrides(overrides) if overrides else policy
+            key = plan_key(inputs.homes, graph, pol, seed=seed, time_limit=limit)
+            if stored_key(cache / key[:20]) != key:
+                missing.setdefault(key, (name, overrides))
+    start = time.perf_counter()
+    if missing:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max(1, min(jobs, len(missing))), mp_context=spawn) as pool:
+            for fut in [pool.submit(_partition_into_cache, inputs.homes, graph, name, overrides, seed, limit, str(cache))
+                        for name, overrides in missing.values()]:
+                fut.result()
+    made = round(time.perf_counter() - start, 1)
     done = {}
     for policy in policies:
         scen = policy.scenario
-        start = time.perf_counter()
-        result, _ = scenario_plan(inputs.homes, graph, policy, seed=seed, time_limit=limit,
-                                  cache_dir=out_dir / PLAN_CACHE)
-        key = plan_key(inputs.homes, graph, policy, seed=seed, time_limit=limit)
-        save_plan(result, out_dir / scen.id / PLAN_DIR, key)
-        # the other reading of a village's 户 (三(一)2), which the partition and budget pages set beside it
-        basis = policy["grid.village.count_basis"]
-        other = {"houses": "registered_households", "registered_households": "houses"}[basis]
-        scenario_plan(inputs.homes, graph, policy.with_overrides({"grid.village.count_basis": other}), seed=seed,
-                      time_limit=limit, cache_dir=out_dir / PLAN_CACHE)
+        result, _ = scenario_plan(inputs.homes, graph, policy, seed=seed, time_limit=limit, cache_dir=cache)
+        save_plan(result, out_dir / scen.id / PLAN_DIR, plan_key(inputs.homes, graph, policy, seed=seed,
+                                                                 time_limit=limit))
         done[scen.id] = {"plan_id": fingerprint(result.plan), "grids": result.plan.n_grids(),
-                         "seconds": round(time.perf_counter() - start, 1)}
-    return done, inputs
+                         "seconds": round(result.seconds, 1)}
+    return done, inputs, (len(missing), made)
 
 
 def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Iterable[str] | None = None,
@@ -611,7 +639,8 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
 
     from .policy import load_policy
 
-    policies = [load_policy(s) for s in dict.fromkeys(scenarios)]
+    names = list(dict.fromkeys(scenarios))
+    policies = [load_policy(s) for s in names]
     scen_objs = [p.scenario for p in policies]
     if not scen_objs:
         raise GridsimError("未选择情景 (no scenario selected)")
@@ -626,9 +655,11 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
     t0 = time.perf_counter()
     plans, inputs = {}, None
     if any("plan_path" in declared_parameters(p) for p in paths):
-        plans, inputs = prepare_plans(policies, out_dir, extra)
+        plans, inputs, (made, seconds) = prepare_plans(names, policies, out_dir, extra, jobs or _default_jobs())
+        _say(progress, f"网格方案 plans: 新算 {made} 个 made，{seconds:.1f} s（其余读自缓存 the others from the cache）")
         for sid, info in plans.items():
-            _say(progress, f"网格方案 plan {sid}: {info['plan_id']}，{info['grids']} 个网格 grids，{info['seconds']:.1f} s")
+            _say(progress, f"网格方案 plan {sid}: {info['plan_id']}，{info['grids']} 个网格 grids（优化用时 "
+                           f"optimizer {info['seconds']:.1f} s）")
     elif any(extra.get(k) for k in INPUT_PARAMETERS):
         inputs = read_inputs(extra)
     skips = {}
@@ -654,7 +685,7 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
                                if page.skip else shared_result(page, host))
             else:
                 pages.append(page)
-    jobs = max(1, min(jobs or min(os.cpu_count() or 1, 4), len(pages) or 1))
+    jobs = max(1, min(jobs or _default_jobs(), len(pages) or 1))
     # Longest first (by the last run's times; unknown ones first of all, pages across scenarios — the longest
     # — before the others), so the lanes finish together.
     last = {(scen.id, nb): sec for scen in scen_objs for nb, sec in _previous_seconds(out_dir / scen.id).items()}
@@ -696,6 +727,10 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
                         data=None if inputs is None else {"embedded": inputs.embedded, "text": inputs.describe()})
     _say(progress, f"用时 time: {wall:.1f} s（{len(scen_objs)} 个情景 scenario(s)，{len(results)} 个页面 pages）")
     return ReportSummary(results, write_index(out_dir), wall)
+
+
+def _default_jobs() -> int:
+    return min(os.cpu_count() or 1, 4)
 
 
 def _say(progress: bool, line: str) -> None:
