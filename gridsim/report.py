@@ -396,8 +396,12 @@ def _lane(pages: "queue.Queue[_Page]", extra: Mapping[str, Any], timeout: float,
                 return
             dst = page.scen_dir / page.src.name
             start = time.perf_counter()
-            status, message = kernel.run(page.src, dst, _parameters_for(page.src, page.scenario, page.scen_dir, extra),
-                                         timeout)
+            try:
+                status, message = kernel.run(page.src, dst, _parameters_for(page.src, page.scenario, page.scen_dir,
+                                                                            extra), timeout)
+            except Exception as exc:  # any runner failure is this page's failure; the others still run
+                status, message = "failed", f"{type(exc).__name__}: {exc}"
+                kernel.close()
             seconds = time.perf_counter() - start
             future = html_pool.submit(_converted, dst, page.title) if dst.exists() else None
             done(page, status, message, seconds, future)
