@@ -1,4 +1,4 @@
-"""Running the notebook suite into reports: papermill per notebook and scenario, HTML for readers, an index.
+"""Running the notebook suite into reports: pages per scenario in warm kernels, HTML for readers, an index.
 
 ``run_reports(["baseline"], out)`` executes every notebook in :data:`~gridsim.paths.NOTEBOOK_DIR`
 (``NN_name.ipynb``) with the scenario id injected into its ``parameters`` cell, into
@@ -18,14 +18,27 @@ of a scenario show the same grids. The data may be the user's own (``homes_path`
 once here before anything runs; a page whose declared needs (notebook metadata ``gridsim.needs``) the data
 does not meet is skipped, and the index says why.
 
-Each notebook runs in its own papermill process (and kernel) with a wall-clock timeout; a failing or
-timed-out notebook is recorded with its first error and the others still run. The kernel imports the same
-``gridsim`` as this process (its package root is put first on the kernel's ``PYTHONPATH``), so a report
-never mixes two versions of the library.
+Pages run in warm kernels (:class:`WarmKernel`): ``jobs`` lanes each keep one kernel and take pages off
+one queue (longest first, by the last run's times), the parameters injected as papermill does; before each
+page the namespace is emptied and the working folder set to the page's scenario folder, so a page depends
+on nothing an earlier page left, while the imports (~3 s a page in a new kernel) and the register read
+(:func:`gridsim.report_inputs.load_inputs`) are paid once per kernel. Each page has a wall-clock timeout;
+a failing or timed-out page is recorded with its first error and the others still run (a kernel that timed
+out or died is replaced). The kernels import the same ``gridsim`` as this process (its package root is put
+first on their ``PYTHONPATH``), so a report never mixes two versions of the library.
+
+Pages across scenarios: a notebook whose metadata says ``gridsim.scope: report`` — ``06_scenarios`` (each
+variant and reading against the baseline) and ``07_sensitivity`` (every ranged assumption) — is an
+analysis of the whole set of scenarios rather than of one, so it runs once per report run, for the
+baseline (:func:`report_host`; the first scenario when the run has no baseline). Every other scenario's
+manifest lists it as ``shared``, linking to the host's copy (:func:`shared_result`), and the page itself
+prints which scenario it was made for. Running these two per scenario had cost more than all other pages
+together (``benchmarks/bench_report.py``).
 """
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import html
 import json
@@ -33,11 +46,11 @@ import multiprocessing
 import os
 import re
 import shutil
-import signal
+import queue
 import subprocess
-import sys
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -57,7 +70,8 @@ PLAN_ID = re.compile(r"(?<!现状)方案编号 plan id: ([0-9a-f]{12})")
 TODAY_ID = re.compile(r"现状方案编号 today's plan id: ([0-9a-f]{12})")
 # Report defaults for notebook parameters (a -p KEY=VALUE wins; a notebook run on its own keeps its own
 # defaults): 500 replicates per plan; benchmarks/bench_report.py measures how far the yearly P5/P50/P95
-# move from a 4,000-replicate run.
+# move from a 4,000-replicate run. A report default only ever lowers a page's own default — it is there to
+# make the report faster: page 07's ``draws`` (30 per Sobol run) stays 30 instead of becoming 500.
 REPORT_DEFAULTS = {"draws": 500}
 MANIFEST = "manifest.json"
 INDEX = "index.html"
@@ -72,7 +86,7 @@ class NotebookResult:
     scenario: str
     notebook: str
     title: str
-    status: str  # "ok" | "failed" | "timeout" | "skipped"
+    status: str  # "ok" | "failed" | "timeout" | "skipped" | "shared" (a page across scenarios, made for another)
     seconds: float
     message: str = ""
     ipynb: str = ""
@@ -82,7 +96,7 @@ class NotebookResult:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("ok", "skipped")
+        return self.status in ("ok", "skipped", "shared")
 
 
 @dataclass
@@ -150,10 +164,40 @@ def declared_parameters(path: Path) -> dict[str, Any]:
 def _parameters_for(path: Path, scenario: str, out_dir: Path, extra: Mapping[str, Any]) -> dict[str, Any]:
     """The scenario, its stored plan and any extra parameters the notebook declares; the others are not passed."""
     declared = declared_parameters(path)
-    params = {"scenario": scenario, "output_dir": str(out_dir / FILES_DIR), **extra}
+    lowered = {k: v for k, v in REPORT_DEFAULTS.items() if k not in extra and k in declared
+               and v < _literal(declared[k], v)}
+    params = {"scenario": scenario, "output_dir": str(out_dir / FILES_DIR), **lowered, **extra}
     if (out_dir / PLAN_DIR / "plan.json").is_file():
         params["plan_path"] = str(out_dir / PLAN_DIR)
     return {k: v for k, v in params.items() if k in declared}
+
+
+def _literal(text: str, fallback: Any) -> Any:
+    """A parameter's default as papermill reports it (source text), as a value; ``fallback`` if not a literal."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return fallback
+
+
+def page_scope(nb: nbformat.NotebookNode) -> str:
+    """``report`` for a page that analyses across scenarios (notebook metadata ``gridsim.scope``), else
+    ``scenario``. A page across scenarios runs once per report run, for :func:`report_host`; the other
+    scenarios of the run link to it (:func:`shared_result`)."""
+    return nb.metadata.get("gridsim", {}).get("scope", "scenario")
+
+
+def report_host(scenarios: list[str]) -> str:
+    """The scenario the pages across scenarios are made for: the baseline when the run has it, else the first."""
+    return "baseline" if "baseline" in scenarios else scenarios[0]
+
+
+def shared_result(page: "_Page", host: str) -> NotebookResult:
+    """A page across scenarios in a scenario other than the host: a link to the host's copy."""
+    name = page.src.name
+    return NotebookResult(page.scenario, page.src.stem, page.title, "shared", 0.0,
+                          f"跨情景分析，每次报告只算一次，按情景 {host} 计算 (across scenarios: made once per report, "
+                          f"for {host})", f"../{host}/{name}", f"../{host}/{page.src.stem}.html")
 
 
 def page_needs(nb: nbformat.NotebookNode) -> list[str]:
@@ -162,7 +206,7 @@ def page_needs(nb: nbformat.NotebookNode) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Running one notebook
+# Running pages in warm kernels
 
 
 def _kernel_env() -> dict[str, str]:
@@ -172,12 +216,8 @@ def _kernel_env() -> dict[str, str]:
     return env
 
 
-def _first_error(path: Path) -> str:
+def _first_error(nb: nbformat.NotebookNode) -> str:
     """The first error cell of an executed notebook as 'cell N: Name: message', or ''."""
-    try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception:  # a notebook killed mid-write cannot be read; the caller has the process output
-        return ""
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
@@ -185,26 +225,80 @@ def _first_error(path: Path) -> str:
     return ""
 
 
-def execute(src: Path, dst: Path, parameters: Mapping[str, Any], timeout: float) -> tuple[str, str]:
-    """Run one notebook with papermill in a child process; return (status, message).
+# Run before each page in a kept kernel: the page starts from an empty namespace in its own folder, with no
+# figure of the page before left open; imported modules stay loaded (that is the time saved).
+# %reset also removes the module attributes of __main__ that a fresh kernel has (None there); multiprocessing's
+# spawn (Dask's workers on page 07) reads __main__.__spec__, so they are put back.
+_RESET = ("%reset -f\n__spec__ = __loader__ = __package__ = None\nimport os as _os\n_os.chdir({cwd!r})\ndel _os\n"
+          "import sys as _sys\nif 'matplotlib.pyplot' in _sys.modules:\n"
+          "    _sys.modules['matplotlib.pyplot'].close('all')\ndel _sys\n")
 
-    The child gets its own process group, so a timeout stops papermill and its kernel together.
+
+class WarmKernel:
+    """One Python kernel that runs page after page: started once, its imports kept, its namespace reset.
+
+    A new kernel and the imports of gridsim, pandas, geopandas and matplotlib cost about 3 s a page; a
+    report of 14 scenarios × 7 pages paid that ~100 times. Each page still starts from an empty namespace
+    in its scenario's folder (:data:`_RESET`), so pages stay independent: a page run alone gives the same
+    output. After a timeout or a dead kernel the kernel is shut down and the next page gets a fresh one.
     """
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "papermill", str(src), str(dst), "-y", json.dumps(dict(parameters)),
-           "--cwd", str(dst.parent), "--no-progress-bar", "--log-level", "ERROR"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_kernel_env(),
-                            start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return "timeout", f"超时 (timed out) after {timeout:g} s"
-    if proc.returncode == 0:
-        return "ok", ""
-    message = _first_error(dst) or (err.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-    return "failed", message
+
+    def __init__(self) -> None:
+        self.km = None
+
+    def run(self, src: Path, dst: Path, parameters: Mapping[str, Any], timeout: float) -> tuple[str, str]:
+        """Execute ``src`` with ``parameters`` injected (as papermill does) into ``dst``; (status, message)."""
+        from jupyter_client.manager import AsyncKernelManager
+        from nbclient import NotebookClient
+        from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+        from nbformat.v4 import new_code_cell
+        from papermill.iorw import load_notebook_node
+        from papermill.parameterize import parameterize_notebook
+
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        nb = parameterize_notebook(load_notebook_node(str(src)), dict(parameters))
+        nb.cells.insert(0, new_code_cell(_RESET.format(cwd=str(dst.parent))))
+        if self.km is None:
+            self.km = AsyncKernelManager(kernel_name="python3")
+        deadline = time.monotonic() + timeout
+        client = NotebookClient(nb, km=self.km, timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
+                                interrupt_on_timeout=False, kernel_name="python3",
+                                resources={"metadata": {"path": str(dst.parent)}})
+        status, message = "ok", ""
+        try:
+            # the kernel's own log (a warning about its local TCP channels at each start) stays out of the
+            # report's output; what a page prints or raises comes back through the client
+            client.execute(env=_kernel_env(), cwd=str(dst.parent), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        except CellTimeoutError:
+            status, message = "timeout", f"超时 (timed out) after {timeout:g} s"
+        except CellExecutionError:
+            status = "failed"
+        except DeadKernelError as exc:
+            status, message = "failed", f"内核退出 (kernel died): {exc}"
+        except Exception as exc:  # any runner failure is this page's failure; the others still run
+            status, message = "failed", f"{type(exc).__name__}: {exc}"
+        finally:
+            if client.kc is not None:
+                client.kc.stop_channels()
+        if status == "timeout" or message.startswith("内核"):
+            self.close()  # a kernel that timed out may still be busy; the next page gets a fresh one
+        del nb.cells[0]
+        nbformat.write(nb, dst)
+        if status == "failed" and not message:
+            message = _first_error(nb) or "失败 (failed)"
+        return status, message
+
+    def close(self) -> None:
+        """Shut the kernel down (a later page starts a new one)."""
+        from jupyter_core.utils import run_sync
+
+        if self.km is not None and self.km.has_kernel:
+            try:
+                run_sync(self.km.shutdown_kernel)(now=True)
+            except Exception:  # a kernel already gone needs no shutdown
+                pass
+        self.km = None
 
 
 def _with_font(page: str) -> str:
@@ -254,36 +348,65 @@ def printed_plan_ids(ipynb: Path) -> tuple[str, str]:
     return tuple(ids.pop() if len(ids) == 1 else "" for ids in found)
 
 
-def _run_one(src: Path, scenario: str, scen_dir: Path, extra: Mapping[str, Any], timeout: float,
-             skip: list[str] | None = None, html_pool=None) -> NotebookResult:
-    """Execute one page and convert it to HTML; ``seconds`` is the time for both. ``html_pool`` (a process
-    pool) converts outside this process: cutting the font for a page is CPU-bound Python, and in the
-    runner's threads the pages would queue for one core."""
-    title = notebook_title(nbformat.read(src, as_version=4), src.stem)
-    dst = scen_dir / src.name
-    if skip:
-        for stale in (dst, dst.with_suffix(".html")):  # never leave an earlier run's page looking current
-            stale.unlink(missing_ok=True)
-        return NotebookResult(scenario, src.stem, title, "skipped", 0.0, "；".join(skip))
+def _converted(ipynb: Path, title: str) -> tuple[str, float]:
+    """:func:`to_html` timed, for the HTML pool: (file name, seconds)."""
     start = time.perf_counter()
-    try:
-        status, message = execute(src, dst, _parameters_for(src, scenario, scen_dir, extra), timeout)
-    except Exception as exc:  # any runner failure is this notebook's failure; the others still run
-        status, message = "failed", f"{type(exc).__name__}: {exc}"
+    return to_html(ipynb, ipynb.with_suffix(".html"), title).name, time.perf_counter() - start
+
+
+@dataclass
+class _Page:
+    """One page to make: a notebook for a scenario (and who else shows it, for a page across scenarios)."""
+
+    src: Path
+    scenario: str
+    scen_dir: Path
+    title: str
+    skip: list[str] = field(default_factory=list)
+
+
+def _finish(page: _Page, status: str, message: str, seconds: float, html_future) -> NotebookResult:
+    """The page's result once its HTML is written (or failed); ``seconds`` covers executing and converting."""
+    dst = page.scen_dir / page.src.name
     html_name = ""
-    if dst.exists():
+    if html_future is not None:
         try:
-            if html_pool is not None:
-                html_name = html_pool.submit(to_html, dst, dst.with_suffix(".html"), title).result().name
-            else:
-                html_name = to_html(dst, dst.with_suffix(".html"), title).name
+            html_name, html_seconds = html_future.result()
+            seconds += html_seconds
         except Exception as exc:
             status = "failed"
             message = message or f"HTML 转换失败 (HTML conversion failed): {type(exc).__name__}: {exc}"
-    seconds = time.perf_counter() - start
     ids = printed_plan_ids(dst) if dst.exists() else ("", "")
-    return NotebookResult(scenario, src.stem, title, status, round(seconds, 1), message,
+    return NotebookResult(page.scenario, page.src.stem, page.title, status, round(seconds, 1), message,
                           dst.name if dst.exists() else "", html_name, *ids)
+
+
+def _lane(pages: "queue.Queue[_Page]", extra: Mapping[str, Any], timeout: float, html_pool, done) -> None:
+    """Take pages off the shared queue and run them one after another in one warm kernel.
+
+    The HTML of each page is made in ``html_pool`` (cutting the font is CPU-bound Python that would queue
+    behind the runner's threads) while this lane already runs the next page; ``done(page, status,
+    message, seconds, future)`` is called for each page."""
+    kernel = WarmKernel()
+    try:
+        while True:
+            try:
+                page = pages.get_nowait()
+            except queue.Empty:
+                return
+            dst = page.scen_dir / page.src.name
+            start = time.perf_counter()
+            try:
+                status, message = kernel.run(page.src, dst, _parameters_for(page.src, page.scenario, page.scen_dir,
+                                                                            extra), timeout)
+            except Exception as exc:  # any runner failure is this page's failure; the others still run
+                status, message = "failed", f"{type(exc).__name__}: {exc}"
+                kernel.close()
+            seconds = time.perf_counter() - start
+            future = html_pool.submit(_converted, dst, page.title) if dst.exists() else None
+            done(page, status, message, seconds, future)
+    finally:
+        kernel.close()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -363,14 +486,15 @@ def _write_manifest(scen_dir: Path, scenario, results: list[NotebookResult], *, 
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
-_STATUS_ZH = {"ok": "完成 ok", "failed": "失败 failed", "timeout": "超时 timeout", "skipped": "跳过 skipped"}
+_STATUS_ZH = {"ok": "完成 ok", "failed": "失败 failed", "timeout": "超时 timeout", "skipped": "跳过 skipped",
+              "shared": "共用 shared"}
 
 _INDEX_CSS = """
 body{margin:2em auto;max-width:60em;color:#222}
 h1{font-size:1.6em} h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;width:100%} td,th{border:1px solid #ddd;padding:.35em .6em;text-align:left}
 th{background:#f3f3f3} .ok{color:#2b7a2b} .failed,.timeout{color:#b22;font-weight:bold} .desc{color:#555}
-.skipped{color:#8a6d00} code{font-size:90%}
+.skipped{color:#8a6d00} .shared{color:#555} code{font-size:90%}
 """
 
 
@@ -446,31 +570,59 @@ def read_inputs(extra: Mapping[str, Any]):
                        current=extra.get("current", ""), crs=extra.get("crs") or None)
 
 
-def prepare_plans(policies, out_dir: Path, extra: Mapping[str, Any]):
+def _partition_into_cache(homes, graph, scenario: str, overrides: dict, seed: int, limit, cache_dir: str) -> None:
+    """Partition for one scenario (with ``overrides``) into the plan cache; run in a worker process (a
+    Policy does not pickle, so the worker loads it by name)."""
+    from .policy import load_policy
+    from .scenario_plan import scenario_plan
+
+    policy = load_policy(scenario)
+    scenario_plan(homes, graph, policy.with_overrides(overrides) if overrides else policy, seed=seed,
+                  time_limit=limit, cache_dir=cache_dir)
+
+
+def prepare_plans(names, policies, out_dir: Path, extra: Mapping[str, Any], jobs: int = 1):
     """Partition once per scenario (through the cache in ``out_dir/.plan-cache``) and store each plan in
-    ``out_dir/<scenario>/plan/``; returns per scenario its plan id, grids and seconds (or the error)."""
+    ``out_dir/<scenario>/plan/``; returns per scenario its plan id, grids and seconds (or the error).
+
+    Besides the scenario's plan, the plan under the other reading of a village's 户 (三(一)2), which the
+    partition and budget pages set beside it, goes into the cache. Plans missing from the cache are made
+    first, each distinct one once (scenarios that change only pay or assessment share the baseline's grid
+    rules and so its plan), ``jobs`` at a time in worker processes; then every scenario's plan is read from
+    the cache and stored in its folder."""
     from .graph import build_graph
-    from .scenario_plan import fingerprint, plan_key, save_plan, scenario_plan
+    from .scenario_plan import fingerprint, plan_key, save_plan, scenario_plan, stored_key
 
     inputs = read_inputs(extra)
     graph = build_graph(inputs.homes, inputs.barriers)
     seed, limit = int(extra.get("seed", 0)), extra.get("time_limit", DEFAULT_TIME_LIMIT_S)
+    cache = out_dir / PLAN_CACHE
+    missing = {}
+    for name, policy in zip(names, policies):
+        basis = policy["grid.village.count_basis"]
+        other = {"houses": "registered_households", "registered_households": "houses"}[basis]
+        for overrides in ({}, {"grid.village.count_basis": other}):
+            pol = policy.with_overrides(overrides) if overrides else policy
+            key = plan_key(inputs.homes, graph, pol, seed=seed, time_limit=limit)
+            if stored_key(cache / key[:20]) != key:
+                missing.setdefault(key, (name, overrides))
+    start = time.perf_counter()
+    if missing:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max(1, min(jobs, len(missing))), mp_context=spawn) as pool:
+            for fut in [pool.submit(_partition_into_cache, inputs.homes, graph, name, overrides, seed, limit, str(cache))
+                        for name, overrides in missing.values()]:
+                fut.result()
+    made = round(time.perf_counter() - start, 1)
     done = {}
     for policy in policies:
         scen = policy.scenario
-        start = time.perf_counter()
-        result, _ = scenario_plan(inputs.homes, graph, policy, seed=seed, time_limit=limit,
-                                  cache_dir=out_dir / PLAN_CACHE)
-        key = plan_key(inputs.homes, graph, policy, seed=seed, time_limit=limit)
-        save_plan(result, out_dir / scen.id / PLAN_DIR, key)
-        # the other reading of a village's 户 (三(一)2), which the partition and budget pages set beside it
-        basis = policy["grid.village.count_basis"]
-        other = {"houses": "registered_households", "registered_households": "houses"}[basis]
-        scenario_plan(inputs.homes, graph, policy.with_overrides({"grid.village.count_basis": other}), seed=seed,
-                      time_limit=limit, cache_dir=out_dir / PLAN_CACHE)
+        result, _ = scenario_plan(inputs.homes, graph, policy, seed=seed, time_limit=limit, cache_dir=cache)
+        save_plan(result, out_dir / scen.id / PLAN_DIR, plan_key(inputs.homes, graph, policy, seed=seed,
+                                                                 time_limit=limit))
         done[scen.id] = {"plan_id": fingerprint(result.plan), "grids": result.plan.n_grids(),
-                         "seconds": round(time.perf_counter() - start, 1)}
-    return done, inputs
+                         "seconds": round(result.seconds, 1)}
+    return done, inputs, (len(missing), made)
 
 
 def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Iterable[str] | None = None,
@@ -491,13 +643,14 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
 
     from .policy import load_policy
 
-    policies = [load_policy(s) for s in dict.fromkeys(scenarios)]
+    names = list(dict.fromkeys(scenarios))
+    policies = [load_policy(s) for s in names]
     scen_objs = [p.scenario for p in policies]
     if not scen_objs:
         raise GridsimError("未选择情景 (no scenario selected)")
     paths = suite(notebooks, notebook_dir)
     out_dir = Path(out_dir).resolve()
-    extra = {**REPORT_DEFAULTS, **dict(parameters or {})}
+    extra = dict(parameters or {})  # REPORT_DEFAULTS are applied per page (_parameters_for)
     extra.setdefault("time_limit", DEFAULT_TIME_LIMIT_S)  # the same limit on every page, so the plan keys agree
     extra.setdefault("plan_cache", str(out_dir / PLAN_CACHE))  # other plans a page needs (variants, readings)
     for scen in scen_objs:
@@ -506,9 +659,11 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
     t0 = time.perf_counter()
     plans, inputs = {}, None
     if any("plan_path" in declared_parameters(p) for p in paths):
-        plans, inputs = prepare_plans(policies, out_dir, extra)
+        plans, inputs, (made, seconds) = prepare_plans(names, policies, out_dir, extra, jobs or _default_jobs())
+        _say(progress, f"网格方案 plans: 新算 {made} 个 made，{seconds:.1f} s（其余读自缓存 the others from the cache）")
         for sid, info in plans.items():
-            _say(progress, f"网格方案 plan {sid}: {info['plan_id']}，{info['grids']} 个网格 grids，{info['seconds']:.1f} s")
+            _say(progress, f"网格方案 plan {sid}: {info['plan_id']}，{info['grids']} 个网格 grids（优化用时 "
+                           f"optimizer {info['seconds']:.1f} s）")
     elif any(extra.get(k) for k in INPUT_PARAMETERS):
         inputs = read_inputs(extra)
     skips = {}
@@ -519,24 +674,52 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
 
             skips[src.stem] = missing_inputs(needs, has_current=inputs.has_current, has_cases=inputs.cases is not None,
                                              has_units=not inputs.units_drawn)
-    tasks = [(src, scen, out_dir / scen.id) for scen in scen_objs for src in paths]
-    jobs = max(1, jobs or min(os.cpu_count() or 1, 4))
-    # Longest first (by the last run's times; unknown ones first of all), so parallel lanes finish together.
-    last = {(scen.id, nb): sec for scen in scen_objs for nb, sec in _previous_seconds(out_dir / scen.id).items()}
-    tasks.sort(key=lambda t: -last.get((t[1].id, t[0].stem), float("inf")))
+    host = report_host([s.id for s in scen_objs])
+    scopes = {src.stem: page_scope(nbformat.read(src, as_version=4)) for src in paths}
     results: list[NotebookResult] = []
+    pages: list[_Page] = []
+    for scen in scen_objs:
+        for src in paths:
+            title = notebook_title(nbformat.read(src, as_version=4), src.stem)
+            page = _Page(src, scen.id, out_dir / scen.id, title, skips.get(src.stem) or [])
+            if page.skip or (scopes[src.stem] == "report" and scen.id != host):
+                for stale in (page.scen_dir / src.name, (page.scen_dir / src.name).with_suffix(".html")):
+                    stale.unlink(missing_ok=True)  # never leave an earlier run's page looking current
+                results.append(NotebookResult(scen.id, src.stem, title, "skipped", 0.0, "；".join(page.skip))
+                               if page.skip else shared_result(page, host))
+            else:
+                pages.append(page)
+    jobs = max(1, min(jobs or _default_jobs(), len(pages) or 1))
+    # Longest first (by the last run's times; unknown ones first of all, pages across scenarios — the longest
+    # — before the others), so the lanes finish together.
+    last = {(scen.id, nb): sec for scen in scen_objs for nb, sec in _previous_seconds(out_dir / scen.id).items()}
+    pages.sort(key=lambda p: (-last.get((p.scenario, p.src.stem), float("inf")), scopes[p.src.stem] != "report"))
+    todo: queue.Queue[_Page] = queue.Queue()
+    for page in pages:
+        todo.put(page)
+    lock = threading.Lock()
     spawn = multiprocessing.get_context("spawn")  # no fork of a threaded process
-    with ThreadPoolExecutor(max_workers=jobs) as pool, ProcessPoolExecutor(jobs, mp_context=spawn) as html_pool, \
-            tqdm(total=len(tasks), desc="报告 report", unit="nb", disable=not progress) as bar:
-        futures = {pool.submit(_run_one, src, scen.id, scen_dir, extra, timeout, skips.get(src.stem), html_pool):
-                   (src, scen) for src, scen, scen_dir in tasks}
-        for fut in as_completed(futures):
-            res = fut.result()
-            results.append(res)
-            bar.set_postfix_str(f"{res.scenario}/{res.notebook} {res.status}")
-            bar.update()
-            line = f"{res.scenario}/{res.notebook}: {_STATUS_ZH.get(res.status, res.status)} {res.seconds:.1f} s"
-            bar.write(line + (f" — {res.message}" if res.message else "")) if progress else None
+    with ProcessPoolExecutor(jobs, mp_context=spawn) as html_pool, \
+            tqdm(total=len(pages), desc="报告 report", unit="nb", disable=not progress) as bar:
+
+        def record(res: NotebookResult) -> None:
+            with lock:
+                results.append(res)
+                bar.set_postfix_str(f"{res.scenario}/{res.notebook} {res.status}")
+                bar.update()
+                line = f"{res.scenario}/{res.notebook}: {_STATUS_ZH.get(res.status, res.status)} {res.seconds:.1f} s"
+                bar.write(line + (f" — {res.message}" if res.message else "")) if progress else None
+
+        def done(page, status, message, seconds, future) -> None:
+            if future is None:
+                record(_finish(page, status, message, seconds, None))
+            else:
+                future.add_done_callback(lambda f: record(_finish(page, status, message, seconds, f)))
+
+        with ThreadPoolExecutor(max_workers=jobs) as lanes:
+            for fut in [lanes.submit(_lane, todo, extra, timeout, html_pool, done) for _ in range(jobs)]:
+                fut.result()
+        html_pool.shutdown(wait=True)  # every page's HTML written and its result recorded
     order = {(scen.id, src.stem): i for i, (scen, src) in enumerate((s, p) for s in scen_objs for p in paths)}
     results.sort(key=lambda r: order[(r.scenario, r.notebook)])
     wall = round(time.perf_counter() - t0, 1)
@@ -548,6 +731,10 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
                         data=None if inputs is None else {"embedded": inputs.embedded, "text": inputs.describe()})
     _say(progress, f"用时 time: {wall:.1f} s（{len(scen_objs)} 个情景 scenario(s)，{len(results)} 个页面 pages）")
     return ReportSummary(results, write_index(out_dir), wall)
+
+
+def _default_jobs() -> int:
+    return min(os.cpu_count() or 1, 4)
 
 
 def _say(progress: bool, line: str) -> None:

@@ -222,3 +222,71 @@ def test_summary_pdf_is_copied_beside_the_pages_and_an_old_one_removed(tmp_path)
     finally:
         del os.environ["GRIDSIM_TEST_NO_PDF"]
     assert not (out / "baseline" / "summary.pdf").exists()  # never last run's summary looking current
+
+
+def test_pages_share_a_warm_kernel_but_not_their_names(tmp_path):
+    d = tmp_path / "nbs"
+    d.mkdir()
+    write_notebook(d / "01_sets.ipynb", "import os\nLEAK = 41\nprint('pid', os.getpid(), 'cwd', os.getcwd())")
+    write_notebook(d / "02_reads.ipynb", "import os\nprint('pid', os.getpid(), 'cwd', os.getcwd())\n"
+                                         "print('leak' if 'LEAK' in globals() else 'clean')\n"
+                                         "import multiprocessing as mp\n"  # spawn reads __main__.__spec__ (Dask does)
+                                         "child = mp.get_context('spawn').Process(target=print)\n"
+                                         "child.start(); child.join(); print('spawned', child.exitcode)")
+    out = tmp_path / "out"
+    summary = report.run_reports(["baseline", "pay_per_full_100"], out, notebook_dir=d, progress=False, jobs=1)
+    assert all(r.status == "ok" for r in summary.results), summary.results
+    pids, cwds = set(), set()
+    for scen in ("baseline", "pay_per_full_100"):
+        for stem in ("01_sets", "02_reads"):
+            text = outputs_text(out / scen / f"{stem}.ipynb")
+            pids.add(re.search(r"pid (\d+)", text).group(1))
+            assert re.search(r"cwd (\S+)", text).group(1) == str(out / scen)  # each page in its scenario's folder
+        assert "clean" in outputs_text(out / scen / "02_reads.ipynb")  # a page starts from an empty namespace
+        assert "spawned 0" in outputs_text(out / scen / "02_reads.ipynb")
+    assert len(pids) == 1  # one lane: one kernel ran all four pages
+    # the reset cell the runner adds is not part of the stored page
+    assert [c.source for c in nbformat.read(out / "baseline" / "01_sets.ipynb", as_version=4).cells][0].startswith("# 标题")
+
+
+def test_a_page_across_scenarios_runs_once_and_the_other_scenarios_link_to_it(tmp_path):
+    d = tmp_path / "nbs"
+    d.mkdir()
+    write_notebook(d / "01_own.ipynb", "print('own', scenario)")
+    path = write_notebook(d / "06_across.ipynb", "print('across', scenario)")
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["gridsim"] = {"scope": "report"}
+    nbformat.write(nb, path)
+    out = tmp_path / "out"
+    other = out / "pay_per_full_100"
+    other.mkdir(parents=True)
+    (other / "06_across.html").write_text("old", encoding="utf-8")  # an earlier run's own copy
+    summary = report.run_reports(["pay_per_full_100", "baseline"], out, notebook_dir=d, progress=False, jobs=2)
+    by = {(r.scenario, r.notebook): r for r in summary.results}
+    assert by[("baseline", "06_across")].status == "ok"  # made for the baseline, though listed second
+    shared = by[("pay_per_full_100", "06_across")]
+    assert shared.status == "shared" and shared.ok and "baseline" in shared.message
+    assert (other / shared.html).resolve() == (out / "baseline" / "06_across.html").resolve()
+    assert not (other / "06_across.html").exists() and not (other / "06_across.ipynb").exists()
+    assert "across baseline" in outputs_text(out / "baseline" / "06_across.ipynb")
+    assert by[("pay_per_full_100", "01_own")].status == "ok"
+    manifest = json.loads((other / "manifest.json").read_text(encoding="utf-8"))
+    assert {n["notebook"]: n["status"] for n in manifest["notebooks"]} == {"01_own": "ok", "06_across": "shared"}
+    index = summary.index.read_text(encoding="utf-8")
+    assert 'href="pay_per_full_100/../baseline/06_across.html"' in index and "共用 shared" in index
+    # without the baseline in the run, the page is made for the first scenario
+    alone = report.run_reports(["pay_per_full_100"], tmp_path / "alone", notebook_dir=d, progress=False)
+    assert {r.notebook: r.status for r in alone.results} == {"01_own": "ok", "06_across": "ok"}
+
+
+def test_report_defaults_only_lower_a_pages_own_default(tmp_path):
+    d = tmp_path / "nbs"
+    d.mkdir()
+    write_notebook(d / "01_many.ipynb", "print('draws', draws)", params="scenario: str = 'baseline'\ndraws: int = 1000")
+    write_notebook(d / "02_few.ipynb", "print('draws', draws)", params="scenario: str = 'baseline'\ndraws: int = 30")
+    out = tmp_path / "out"
+    report.run_reports(["baseline"], out, notebook_dir=d, progress=False)
+    assert f"draws {report.REPORT_DEFAULTS['draws']}" in outputs_text(out / "baseline" / "01_many.ipynb")
+    assert "draws 30" in outputs_text(out / "baseline" / "02_few.ipynb")  # never raised by the report default
+    report.run_reports(["baseline"], out, notebook_dir=d, progress=False, parameters={"draws": 700})
+    assert "draws 700" in outputs_text(out / "baseline" / "02_few.ipynb")  # what the user asks for wins

@@ -122,3 +122,38 @@ def test_units_file_is_checked_before_any_page_runs(user_register, tmp_path, cap
 def test_embedded_options_need_a_register(tmp_path, capsys):
     assert cli.main(["report", "--cases", "x.csv", "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     assert "--homes" in capsys.readouterr().err
+
+
+def test_data_page_and_editor_name_the_registers_units_not_the_embedded_place(user_report, user_register, tmp_path):
+    _, out, homes = user_report
+    page = (out / "baseline" / "01_data.html").read_text(encoding="utf-8")
+    assert "史河" not in page and "19 个" not in page
+    n = homes["unit_id"].nunique()
+    assert f"本登记册 this register：{n} 个村（社区）units" in html.unescape(page)
+
+    from gridsim.editor.model import EditorModel
+    from gridsim.editor.widgets import data_title
+
+    gpkg = tmp_path / "our_register.gpkg"
+    gpd.GeoDataFrame(homes, geometry=gpd.points_from_xy(homes["x"], homes["y"]), crs="EPSG:4548").to_file(
+        gpkg, layer="homes")
+    title = data_title(EditorModel.open(homes_path=gpkg))
+    assert title == f"our_register.gpkg，{n} 个村社 units"
+    assert data_title(EditorModel.open()) == "史河街道，19 个村社 units"  # the embedded set is 史河's
+
+
+def test_inputs_read_again_only_when_a_file_changes_and_each_page_gets_its_own_copy(user_register, tmp_path):
+    from gridsim.report_inputs import load_inputs
+
+    path, homes = user_register
+    mine = tmp_path / "登记册.csv"
+    mine.write_bytes(path.read_bytes())
+    first = load_inputs(str(mine), crs="EPSG:4548")
+    first.homes.loc[:, "households"] = 0  # a page changing its data in place
+    again = load_inputs(str(mine), crs="EPSG:4548")
+    assert again.homes is not first.homes and int(again.homes["households"].sum()) == int(homes["households"].sum())
+    edited = homes.copy()
+    edited.loc[edited.index[0], "households"] += 5
+    edited.to_csv(mine, index=False, encoding="utf-8")  # the same file name, new content
+    changed = load_inputs(str(mine), crs="EPSG:4548")
+    assert int(changed.homes["households"].sum()) == int(homes["households"].sum()) + 5

@@ -53,6 +53,16 @@ CSS = """
 """
 
 
+def data_title(model: EditorModel) -> str:
+    """What the editor has open, from the data: the register (the embedded set is 史河街道's) and its unit count."""
+    from ..paths import SHIHE_GPKG
+
+    source = str(model.homes.attrs.get("source", ""))
+    embedded = bool(source) and Path(source).resolve() == SHIHE_GPKG.resolve()
+    place = "史河街道" if embedded else (Path(source).name or "登记册 register")
+    return f"{place}，{len(model.unit_ids)} 个村社 units"
+
+
 def app_characters(model: EditorModel) -> str:
     """Every non-ASCII character the app can show: the package's messages and labels (its source), the
     editor notebook, and the register's unit names."""
@@ -223,7 +233,7 @@ class EditorApp:
             W.HBox([self.lock_grid, self.lock_grid_btn, self.unlock_grid_btn]),
             self.diff_html,
         ], layout=W.Layout(width="520px", padding="0 0 0 12px"))
-        header = W.HTML(CSS + "<h3>网格调整编辑器 Grid editor — 史河街道</h3>"
+        header = W.HTML(CSS + f"<h3>网格调整编辑器 Grid editor — {html.escape(data_title(m))}</h3>"
                         "<div class='gs-note'>点击住户选择/取消；在地图左侧工具中画多边形或矩形框选；选择目标网格后先看预览再移动。"
                         "(Click a home to select it; draw a polygon to lasso; preview before moving.)</div>")
         # JupyterLab does not use the Voila template that links the served font: the app carries its own
