@@ -159,8 +159,8 @@ FIGURES = tuple(f"{item}_p{q}" for item in ("total", *FUNDER_LABELS) for q in (5
     "unqualified", "criticism", "termination", "grids", "violations")
 
 
-def funding_figures(plan, policy=None, draws: int = 2000, seed: int = 0, *, year: int | None = None,
-                    uncertain: bool = True, workers: int | None = None) -> dict[str, float]:
+def funding_figures(plan, policy, draws: int, seed: int, *, year: int | None, uncertain: bool,
+                    workers: int | None) -> dict[str, float]:
     """One year's headline figures of a plan (:data:`FIGURES`): P5/P50/P95 of the yearly total and of each
     funder's share (``total_p50``, ``district_p95`` …), the assessment's ``unqualified``, ``criticism`` and
     ``termination`` rates, the number of ``grids`` and of rule ``violations``.
@@ -170,7 +170,7 @@ def funding_figures(plan, policy=None, draws: int = 2000, seed: int = 0, *, year
     (bands of every line and unit, per-grid, per-month and score tables) that a sweep of thousands of runs
     never reads and that cost more than the simulation itself.
     """
-    p = _price(plan, policy, draws, seed, year=year, years=1, uncertain=uncertain, workers=workers)
+    p = _price(plan, policy, draws, seed, cases=None, year=year, years=1, uncertain=uncertain, workers=workers)
     arrays = dict(zip(("total", "funder"), _money_series(p.costs, p.district)))
     out = {}
     for dim, items in (("total", ("total",)), ("funder", tuple(FUNDER_LABELS))):
@@ -202,7 +202,7 @@ class _Priced:
     district: np.ndarray
 
 
-def _price(plan, policy, draws, seed, *, cases=None, year=None, years=1, uncertain=True, workers=None) -> _Priced:
+def _price(plan, policy, draws, seed, *, cases, year, years, uncertain, workers) -> _Priced:
     """The plan checked and priced (the Monte Carlo of :func:`simulate_budget`): yuan per replicate, month,
     unit and line, and the district's part; an unpriceable plan is an :class:`~gridsim.errors.InputError`."""
     policy = policy or getattr(plan, "policy", None) or load_baseline()

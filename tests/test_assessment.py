@@ -277,3 +277,20 @@ def test_rates_name_the_headline_rates(policy, tallies):
     assert rates["unqualified"] == res.unqualified_share
     assert rates["criticism"] == pytest.approx(res.grids["p_criticism"].mean())
     assert rates["termination"] == pytest.approx(res.grids["p_termination"].mean())
+
+
+def test_rates_are_per_year_whatever_the_horizon(policy, tallies):
+    """Criticism, termination and 网格长 findings are chances / counts per grid and year: a two-year horizon
+    gives the same yearly figures as one year (within Monte Carlo error), from the sums and from the frames."""
+    from gridsim.assessment import assessment_sums
+
+    pol = policy.with_overrides({"assessment.leader_concealment_rate": 0.5, "assessment.spot_check_rate": 1.0,
+                                 "assessment.other_points_mean": 38.0})
+    one = assessment_sums(tallies.iloc[:20], pol, 300, 6, uncertain=False).rates()
+    two_sums = assessment_sums(tallies.iloc[:20], pol, 300, 6, years=2, uncertain=False)
+    two = two_sums.rates()
+    assert list(two) == ["unqualified", "criticism", "termination", "leader_findings_year"]
+    assert two == pytest.approx(two_sums.result().rates())
+    for key in ("unqualified", "criticism", "leader_findings_year"):
+        assert one[key] > 0
+        assert two[key] == pytest.approx(one[key], rel=0.2), key

@@ -277,10 +277,35 @@ def test_funding_figures_are_the_summary_and_rates_without_frames(today, policy)
     from gridsim.policy import list_scenarios
     from gridsim.sweep import outputs_of
 
-    cases = [(policy, dict(draws=210, seed=3, workers=2)), (policy, dict(draws=40, seed=1, year=2025))]
-    cases += [(load_policy(s.id), dict(draws=10, seed=2, uncertain=False)) for s in list_scenarios()]
+    common = dict(year=None, uncertain=True, workers=None)
+    cases = [(policy, {**common, "draws": 210, "seed": 3, "workers": 2}),
+             (policy, {**common, "draws": 40, "seed": 1, "year": 2025})]
+    cases += [(load_policy(s.id), {**common, "draws": 10, "seed": 2, "uncertain": False}) for s in list_scenarios()]
     for pol, kw in cases:
         figures = funding_figures(today, pol, **kw)
         assert tuple(figures) == FIGURES
         assert figures == outputs_of(simulate_budget(today, pol, **kw)), (pol.scenario.id, kw)
     assert figures["violations"] > 0 and figures["subdistrict_p5"] <= figures["subdistrict_p95"]
+
+
+def test_without_a_policy_the_plan_is_priced_under_its_own(today):
+    """simulate_budget(plan) prices a plan under the policy it was judged by, not the baseline."""
+    own = load_policy("visits_shared").with_overrides({"funding.district_share": 0.3})
+    r = simulate_budget(today.with_policy(own), None, draws=30, seed=2, uncertain=False)
+    assert r.meta["scenario"] == own.scenario.id == "visits_shared+custom"
+    t = r.replicate_totals()
+    pay = t["base_pay"] + t["performance_pay"]
+    other = t["publicity"] + t["training"]
+    share_other = float(own["funding.district_share_publicity_training"])
+    assert np.allclose(t["district"], 0.3 * pay + share_other * other)
+
+
+def test_funders_other_than_the_plans_two_are_refused(today, policy):
+    from gridsim.errors import PolicyError
+
+    three = policy.with_overrides({"funding.sources": ("district", "subdistrict", "city")})
+    want = ("资金来源须为 (funding.sources must be) ['district', 'subdistrict'] (三(一)3), "
+            "得到 got ['district', 'subdistrict', 'city']")
+    with pytest.raises(PolicyError) as err:
+        simulate_budget(today, three, draws=5, seed=0)
+    assert str(err.value) == want
