@@ -309,3 +309,14 @@ def test_funders_other_than_the_plans_two_are_refused(today, policy):
     with pytest.raises(PolicyError) as err:
         simulate_budget(today, three, draws=5, seed=0)
     assert str(err.value) == want
+
+
+def test_a_plan_is_judged_by_the_policy_it_is_priced_under(today, policy):
+    """The rule violations a priced plan reports are those of the policy passed in, not the plan's own."""
+    loose = policy.with_overrides({"grid.community.min_resident_households": 1, "grid.village.min_households": 1})
+    r_base = simulate_budget(today, policy, draws=5, seed=0, uncertain=False)
+    r_loose = simulate_budget(today, loose, draws=5, seed=0, uncertain=False)
+    assert r_base.meta["violations"] == len(today.violations_frame()) > 0
+    assert r_loose.meta["violations"] == len(today.with_policy(loose).violations_frame()) < r_base.meta["violations"]
+    judged = today.with_policy(loose)  # and a plan judged by a stricter policy is re-judged by the one given
+    assert simulate_budget(judged, policy, draws=5, seed=0, uncertain=False).meta["violations"] == r_base.meta["violations"]
