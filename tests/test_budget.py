@@ -320,3 +320,37 @@ def test_a_plan_is_judged_by_the_policy_it_is_priced_under(today, policy):
     assert r_loose.meta["violations"] == len(today.with_policy(loose).violations_frame()) < r_base.meta["violations"]
     judged = today.with_policy(loose)  # and a plan judged by a stricter policy is re-judged by the one given
     assert simulate_budget(judged, policy, draws=5, seed=0, uncertain=False).meta["violations"] == r_base.meta["violations"]
+
+
+def test_a_plan_that_cannot_be_priced_is_refused_by_name(homes, graph, policy):
+    """Homes without a grid, or a grid across units, have no unit to pay from: one error naming the register,
+    the field and each home or grid (at most 50), and nothing priced."""
+    from gridsim.errors import InputError
+
+    mine = homes.copy()
+    mine.attrs = {"source": "住户登记表.xlsx"}
+    a = mine["current_grid_id"].to_numpy(object).copy()
+    a[3] = None
+    with pytest.raises(InputError) as err:
+        simulate_budget(plan_of(mine, graph, a), policy, draws=2, seed=0)
+    assert str(err.value) == ("网格方案无法计价 (plan cannot be priced): 住户登记表.xlsx\n共 1 处问题 (1 problem(s)):\n"
+                              f"  - 文件 file=住户登记表.xlsx, 字段 field=grid_id（网格编号）, 值 value='{mine['home_id'].iat[3]}': "
+                              "住户没有分到网格 (home has no grid)\n未写出任何文件 (nothing was written).")
+    a[:60] = None
+    anonymous = homes.copy()
+    anonymous.attrs = {}
+    with pytest.raises(InputError) as err:
+        simulate_budget(plan_of(anonymous, graph, a), policy, draws=2, seed=0)
+    assert err.value.source == "homes" and len(err.value.problems) == 50
+    assert {p.value for p in err.value.problems} == set(homes["home_id"].iloc[:50])
+    b = homes["current_grid_id"].to_numpy(object).copy()
+    first = homes["unit_id"].iat[0]
+    other = np.flatnonzero(homes["unit_id"].to_numpy() != first)[0]
+    b[other] = b[0]
+    with pytest.raises(InputError) as err:
+        simulate_budget(plan_of(mine, graph, b), policy, draws=2, seed=0)
+    units = sorted({first, homes["unit_id"].iat[other]})
+    assert str(err.value).splitlines()[2] == (
+        f"  - 文件 file=住户登记表.xlsx, 字段 field=grid_id（网格编号）, 值 value='{b[0]}': "
+        f"网格跨越多个村（社）{units}，经费无法归属到村（社）(grid spans several units; its money has no unit)")
+    assert err.value.headline == "网格方案无法计价 (plan cannot be priced)"
