@@ -231,3 +231,29 @@ def test_unit_rules_describe_one_range_or_two_counts():
     assert unit_rules(policy, "village").describe() == "户数（以房定户，按住房计） 100–300（三(一)2）"
     narrow = policy.with_overrides({"grid.village.min_households": 150, "grid.village.max_households": 250})
     assert unit_rules(narrow, "village").describe() == "户数（以房定户，按住房计） 150–250（三(一)2）"
+
+
+def test_unit_rules_are_the_plans_limits_field_by_field():
+    """三(一)1 and 三(一)2 as the one definition gives them: which count has the ceiling and which the floor,
+    the policy key, the value, the clause and the words, for each unit type and both village readings."""
+    from gridsim.grid_rules import CountLimit, unit_rules
+
+    policy = load_policy()
+    community = unit_rules(policy, "community")
+    assert community.unit_type == "community" and community.count_tally == "households"
+    assert community.ceiling == CountLimit("community_max_planned", "community", "households",
+                                           "grid.community.max_planned_households", 500, "三(一)1", True,
+                                           "规划住户", "planned households")
+    assert community.floor == CountLimit("community_min_resident", "community", "resident_households",
+                                         "grid.community.min_resident_households", 250, "三(一)1", False,
+                                         "常住户", "resident households")
+    village = unit_rules(policy, "village")
+    assert village.unit_type == "village" and village.limits == (village.ceiling, village.floor)
+    assert village.ceiling == CountLimit("village_max_households", "village", "homes", "grid.village.max_households",
+                                         300, "三(一)2", True, "户数（以房定户，按住房计）", "households counted by house")
+    assert village.floor == CountLimit("village_min_households", "village", "homes", "grid.village.min_households",
+                                       100, "三(一)2", False, "户数（以房定户，按住房计）", "households counted by house")
+    registered = unit_rules(load_policy("village_registered_households"), "village")
+    assert registered.count_tally == "households" and registered.floor.what_en == "registered households"
+    with pytest.raises(GridsimError, match="未知村社类型 \\(unknown unit type\\): 'town'"):
+        unit_rules(policy, "town")
