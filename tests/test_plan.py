@@ -257,3 +257,13 @@ def test_unit_rules_are_the_plans_limits_field_by_field():
     assert registered.count_tally == "households" and registered.floor.what_en == "registered households"
     with pytest.raises(GridsimError, match="未知村社类型 \\(unknown unit type\\): 'town'"):
         unit_rules(policy, "town")
+
+
+def test_a_home_without_a_grid_is_reported_with_its_clause():
+    """以房定户 (三(一)2): a home left out of every grid is one violation naming the home and its unit."""
+    homes, edges = _chain([120, 120], prefix="k", unit="u2")
+    plan = _plan(homes, edges, ["a", None])
+    [v] = plan.violations(["each_home_once"])
+    hid = homes["home_id"].iat[1]
+    assert (v.rule, v.clause, v.grid_id, v.unit_id, v.value, v.limit) == ("each_home_once", "三(一)2", None, "u2", hid, 1)
+    assert v.message == f"住户 {hid} 未分入任何网格（三(一)2 以房定户）(home is not in any grid)"
