@@ -34,6 +34,12 @@ baseline (:func:`report_host`; the first scenario when the run has no baseline).
 manifest lists it as ``shared``, linking to the host's copy (:func:`shared_result`), and the page itself
 prints which scenario it was made for. Running these two per scenario had cost more than all other pages
 together (``benchmarks/bench_report.py``).
+
+Results stored by what they read (:mod:`gridsim.result_cache`, in ``out/.result-cache``, passed to the pages
+declaring ``result_cache``): the money simulation of a plan is made once per scenario — by the first of
+the summary, budget and assessment pages that asks, the others load it — and the analyses of 06 and 07 are
+made again only when something they read changed (register, plan, policy, seed, sample sizes, or the
+package's code and policy files), so a repeated report shows stored results.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ DEFAULT_TIMEOUT_S = 600
 DEFAULT_TIME_LIMIT_S = 120.0  # the optimizer's time limit, the notebooks' own default
 PLAN_DIR = "plan"  # the scenario's one plan, inside its folder (gridsim.scenario_plan)
 PLAN_CACHE = ".plan-cache"  # stored plans by key, inside the report folder, serving repeated runs
+RESULT_CACHE = ".result-cache"  # stored simulation results by key (gridsim.result_cache), inside the report folder
 INPUT_PARAMETERS = ("homes_path", "units_path", "barriers_path", "cases_path", "current", "crs")
 PLAN_ID = re.compile(r"(?<!现状)方案编号 plan id: ([0-9a-f]{12})")
 TODAY_ID = re.compile(r"现状方案编号 today's plan id: ([0-9a-f]{12})")
@@ -653,6 +660,7 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
     extra = dict(parameters or {})  # REPORT_DEFAULTS are applied per page (_parameters_for)
     extra.setdefault("time_limit", DEFAULT_TIME_LIMIT_S)  # the same limit on every page, so the plan keys agree
     extra.setdefault("plan_cache", str(out_dir / PLAN_CACHE))  # other plans a page needs (variants, readings)
+    extra.setdefault("result_cache", str(out_dir / RESULT_CACHE))  # money once per scenario; 06/07 once per inputs
     for scen in scen_objs:
         (out_dir / scen.id).mkdir(parents=True, exist_ok=True)
     started = time.time()
