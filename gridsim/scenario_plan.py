@@ -166,19 +166,22 @@ def load_plan(folder: str | Path, homes: pd.DataFrame, graph: HomeGraph, policy:
 
 def scenario_plan(homes: pd.DataFrame, graph: HomeGraph, policy: Policy, *, seed: int = 0,
                   time_limit: float | None = None, plan_path: str | Path = "", cache_dir: str | Path = "",
-                  current: str | None = "current_grid_id") -> tuple[PartitionResult, str]:
+                  current: str | None = "current_grid_id", workers: int | None = None) -> tuple[PartitionResult, str]:
     """The scenario's plan and where it came from: ``plan_path`` (a stored plan, checked), else the cache
-    (``cache_dir``, filled on a miss), else the optimizer. Returns ``(result, source)``."""
+    (``cache_dir``, filled on a miss), else the optimizer (on ``workers`` processes; the plan does not depend
+    on it). Returns ``(result, source)``."""
     if plan_path:
         return load_plan(plan_path, homes, graph, policy, seed=seed, time_limit=time_limit, current=current), \
             str(plan_path)
     if not cache_dir:
-        return partition(homes, graph, policy=policy, seed=seed, time_limit=time_limit, current=current), ""
+        return partition(homes, graph, policy=policy, seed=seed, time_limit=time_limit, current=current,
+                         workers=workers), ""
     key = plan_key(homes, graph, policy, seed=seed, time_limit=time_limit, current=current)
     folder = Path(cache_dir) / key[:20]
     if stored_key(folder) == key:
         return load_plan(folder, homes, graph, policy, seed=seed, time_limit=time_limit, current=current), \
             f"缓存 cache {folder.name}"
-    result = partition(homes, graph, policy=policy, seed=seed, time_limit=time_limit, current=current)
+    result = partition(homes, graph, policy=policy, seed=seed, time_limit=time_limit, current=current,
+                       workers=workers)
     save_plan(result, folder, key)
     return result, ""
