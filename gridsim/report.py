@@ -308,15 +308,28 @@ class WarmKernel:
         self.km = None
 
 
-def _with_font(page: str) -> str:
+def _with_font(page: str, font_cache: str | Path = "") -> str:
     """``page`` with its fonts and frames placed last in its head (so they win over the template's).
 
     The CJK font is cut down to the page's characters and embedded (:mod:`gridsim.webfont`): a reader
-    on a machine without a Chinese font still sees every heading, table header and output.
+    on a machine without a Chinese font still sees every heading, table header and output. Cutting the
+    font is most of a page's conversion; with ``font_cache`` (the report's result cache) a page using the
+    same characters as one before (the same page of a repeated run) gets the stored cut, keyed by those
+    characters, the font file and the code (:func:`gridsim.result_cache.cached`).
     """
-    from .webfont import embedded_css
+    from .webfont import embedded_css, page_characters
 
-    return page.replace("</head>", embedded_css(page) + FRAME_CSS + "</head>", 1)
+    if font_cache:
+        from .plotting import cjk_font_path
+        from .result_cache import cached
+
+        font = Path(cjk_font_path())
+        key = {"chars": "".join(sorted(page_characters(page))),
+               "font": [str(font), font.stat().st_size, font.stat().st_mtime_ns]}
+        css = cached(font_cache, "font", key, lambda: embedded_css(page))[0]
+    else:
+        css = embedded_css(page)
+    return page.replace("</head>", css + FRAME_CSS + "</head>", 1)
 
 
 # Wide output tables scroll inside their own frame instead of running off the page (and off the paper:
@@ -327,8 +340,9 @@ FRAME_CSS = ("<style>.jp-OutputArea-child,.jp-OutputArea-output{min-width:0;max-
              "</style>")
 
 
-def to_html(ipynb: Path, dst: Path, title: str) -> Path:
-    """The executed notebook as HTML for readers: no code, no prompts, no warning streams, its own CJK font."""
+def to_html(ipynb: Path, dst: Path, title: str, font_cache: str | Path = "") -> Path:
+    """The executed notebook as HTML for readers: no code, no prompts, no warning streams, its own CJK font
+    (``font_cache``: see :func:`_with_font`)."""
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(ipynb, as_version=4)
@@ -338,7 +352,7 @@ def to_html(ipynb: Path, dst: Path, title: str) -> Path:
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                             language_code="zh")  # lang="zh": the browser picks Chinese glyph forms
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    dst.write_text(_with_font(body), encoding="utf-8")
+    dst.write_text(_with_font(body, font_cache), encoding="utf-8")
     return dst
 
 
@@ -355,10 +369,10 @@ def printed_plan_ids(ipynb: Path) -> tuple[str, str]:
     return tuple(ids.pop() if len(ids) == 1 else "" for ids in found)
 
 
-def _converted(ipynb: Path, title: str) -> tuple[str, float]:
+def _converted(ipynb: Path, title: str, font_cache: str = "") -> tuple[str, float]:
     """:func:`to_html` timed, for the HTML pool: (file name, seconds)."""
     start = time.perf_counter()
-    return to_html(ipynb, ipynb.with_suffix(".html"), title).name, time.perf_counter() - start
+    return to_html(ipynb, ipynb.with_suffix(".html"), title, font_cache).name, time.perf_counter() - start
 
 
 @dataclass
@@ -410,7 +424,8 @@ def _lane(pages: "queue.Queue[_Page]", extra: Mapping[str, Any], timeout: float,
                 status, message = "failed", f"{type(exc).__name__}: {exc}"
                 kernel.close()
             seconds = time.perf_counter() - start
-            future = html_pool.submit(_converted, dst, page.title) if dst.exists() else None
+            future = (html_pool.submit(_converted, dst, page.title, str(extra.get("result_cache") or ""))
+                      if dst.exists() else None)
             done(page, status, message, seconds, future)
     finally:
         kernel.close()
