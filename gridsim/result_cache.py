@@ -71,12 +71,19 @@ def policy_state(policy) -> dict:
 
 
 def frame_digest(frame: pd.DataFrame | None) -> str | None:
-    """A hash of a frame's columns, index and values (None for no frame)."""
+    """A hash of a frame's columns, index and values, its geometries (as WKB) and CRS included (None for
+    no frame)."""
     if frame is None:
         return None
-    frame = pd.DataFrame(frame.drop(columns=frame.geometry.name) if hasattr(frame, "geometry") else frame)
-    values = pd.util.hash_pandas_object(frame.astype(str), index=True).to_numpy()
-    return hashlib.sha256(json.dumps([str(c) for c in frame.columns]).encode() + values.tobytes()).hexdigest()
+    h = hashlib.sha256()
+    if hasattr(frame, "geometry") and frame.geometry.name in frame.columns:
+        for wkb in frame.geometry.to_wkb():
+            h.update(b"\0" if wkb is None else wkb)
+        h.update(str(frame.crs).encode())
+        frame = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    h.update(json.dumps([str(c) for c in frame.columns]).encode())
+    h.update(pd.util.hash_pandas_object(frame.astype(str), index=True).to_numpy().tobytes())
+    return h.hexdigest()
 
 
 def plan_digest(plan) -> dict:
@@ -158,3 +165,15 @@ def scenario_budget(plan, policy, *, draws: int, seed: int, cases: pd.DataFrame 
            # the cases are read only for today's map (simulate_budget), so only then are they part of the key
            "cases": frame_digest(cases) if _is_todays_map(plan) else None}
     return cached(cache_dir, "budget", key, compute)[0]
+
+
+def home_cells(homes, units, *, cache_dir: str | Path = ""):
+    """:func:`gridsim.maps.home_cells` (each home's Voronoi cell in its unit) through the cache: the
+    data, summary-of-plans, budget and assessment pages of every scenario draw their maps on the same
+    cells, keyed by the homes and the unit outlines (positions and geometries included)."""
+    from .maps import home_cells as compute
+
+    if not cache_dir:
+        return compute(homes, units)
+    key = {"homes": frame_digest(homes), "units": frame_digest(units)}
+    return cached(cache_dir, "cells", key, lambda: compute(homes, units))[0]

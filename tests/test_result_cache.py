@@ -150,3 +150,26 @@ def test_no_cache_folder_computes_every_time(tmp_path):
     for _ in range(2):
         assert cached("", "t", {"a": 1}, lambda: calls.append(1) or 7) == (7, False)
     assert len(calls) == 2 and not list(tmp_path.iterdir())
+
+
+def test_home_cells_are_stored_by_homes_and_outlines(small, tmp_path):
+    """The map cells: served for the same homes and outlines; a home moved or an outline changed, recomputed."""
+    import geopandas as gpd
+    from shapely.affinity import translate
+
+    from gridsim import maps
+    from gridsim.report_inputs import drawn_units
+
+    homes = gpd.GeoDataFrame(small[0], geometry=gpd.points_from_xy(small[0]["x"], small[0]["y"]), crs="EPSG:4548")
+    units = drawn_units(homes)
+    first = result_cache.home_cells(homes, units, cache_dir=tmp_path)
+    assert first.geom_equals(maps.home_cells(homes, units)).all()
+    assert result_cache.home_cells(homes, units, cache_dir=tmp_path).geom_equals(first).all()
+    assert len(list(tmp_path.glob("cells-*.pkl"))) == 1
+    wider = units.copy()
+    wider["geometry"] = wider.buffer(30)  # same ids and names, other outlines
+    result_cache.home_cells(homes, wider, cache_dir=tmp_path)
+    moved = homes.copy()
+    moved["geometry"] = [translate(g, 5, 0) if i == 0 else g for i, g in enumerate(moved.geometry)]
+    result_cache.home_cells(moved, units, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("cells-*.pkl"))) == 3
