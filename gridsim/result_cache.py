@@ -177,3 +177,26 @@ def home_cells(homes, units, *, cache_dir: str | Path = ""):
         return compute(homes, units)
     key = {"homes": frame_digest(homes), "units": frame_digest(units)}
     return cached(cache_dir, "cells", key, lambda: compute(homes, units))[0]
+
+
+def stored_file(cache_dir: str | Path, kind: str, inputs: Any, path: str | Path,
+                make: Callable[[Path], Any]) -> Path:
+    """The file ``make(path)`` writes, made from ``inputs`` (any picklable object; its pickle's hash is the
+    key): stored by its bytes in the cache, and written again at ``path`` when a later caller asks with the
+    same inputs (the leader's summary PDF: embedding the font is most of the summary page's time; the PDF
+    carries no date, so the stored bytes are the ones ``make`` would write)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cache_dir:
+        make(path)
+        return path
+    digest = hashlib.sha256(pickle.dumps(inputs, protocol=pickle.HIGHEST_PROTOCOL)).hexdigest()
+
+    def compute() -> bytes:
+        make(path)
+        return path.read_bytes()
+
+    data, hit = cached(cache_dir, kind, {"inputs": digest, "name": path.name}, compute)
+    if hit:
+        path.write_bytes(data)
+    return path

@@ -173,3 +173,32 @@ def test_home_cells_are_stored_by_homes_and_outlines(small, tmp_path):
     moved["geometry"] = [translate(g, 5, 0) if i == 0 else g for i, g in enumerate(moved.geometry)]
     result_cache.home_cells(moved, units, cache_dir=tmp_path)
     assert len(list(tmp_path.glob("cells-*.pkl"))) == 3
+
+
+def test_a_stored_file_is_written_again_for_the_same_inputs_only(tmp_path):
+    calls = []
+
+    def make(text):
+        def write(path):
+            calls.append(text)
+            path.write_text(text, encoding="utf-8")
+        return write
+
+    cache, out = tmp_path / "cache", tmp_path / "out" / "summary.pdf"
+    result_cache.stored_file(cache, "f", ({"a": 1}, "页脚"), out, make("一"))
+    out.unlink()
+    assert result_cache.stored_file(cache, "f", ({"a": 1}, "页脚"), out, make("二")).read_text(encoding="utf-8") == "一"
+    assert calls == ["一"]  # written from the stored bytes, not made again
+    result_cache.stored_file(cache, "f", ({"a": 2}, "页脚"), out, make("三"))
+    assert out.read_text(encoding="utf-8") == "三" and calls == ["一", "三"]
+
+
+def test_the_summary_figures_pickle_alike_for_the_same_inputs(small):
+    """The summary PDF is keyed by the pickle of its figures: the same figures made twice hash alike."""
+    import hashlib
+
+    from gridsim import summary
+
+    homes, graph, policy, plan = small
+    a, b = (summary.summarize(plan, policy, draws=DRAWS, seed=0) for _ in range(2))
+    assert hashlib.sha256(pickle.dumps(a)).digest() == hashlib.sha256(pickle.dumps(b)).digest()
