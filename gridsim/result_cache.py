@@ -179,18 +179,48 @@ def home_cells(homes, units, *, cache_dir: str | Path = ""):
     return cached(cache_dir, "cells", key, lambda: compute(homes, units))[0]
 
 
+def _plain(value: Any) -> Any:
+    """``value`` as JSON-ready data that is the same in every process for the same content (a pickle is
+    not: the same figures pickled in two kernels differ): dataclasses, mappings, sequences, frames,
+    arrays and scalars; anything else by its ``repr``."""
+    import dataclasses
+
+    import numpy as np
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {"@": type(value).__qualname__, **{f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}}
+    if isinstance(value, Mapping):
+        return {"@map": [[_plain(k), _plain(v)] for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, pd.Series):
+        value = value.to_frame()
+    if isinstance(value, pd.DataFrame):
+        return {"@frame": frame_digest(value), "index": [str(i) for i in value.index]}
+    if isinstance(value, np.ndarray):
+        return {"@array": hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest(), "dtype": str(value.dtype),
+                "shape": list(value.shape)}
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    if isinstance(value, float):
+        return {"@float": repr(value)}  # exact, NaN and infinities included
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return {"@repr": repr(value)}
+
+
 def stored_file(cache_dir: str | Path, kind: str, inputs: Any, path: str | Path,
                 make: Callable[[Path], Any]) -> Path:
-    """The file ``make(path)`` writes, made from ``inputs`` (any picklable object; its pickle's hash is the
-    key): stored by its bytes in the cache, and written again at ``path`` when a later caller asks with the
-    same inputs (the leader's summary PDF: embedding the font is most of the summary page's time; the PDF
+    """The file ``make(path)`` writes, made from ``inputs`` (dataclasses, mappings, frames, scalars: the
+    key is their content, :func:`_plain`): stored by its bytes in the cache, and written again at ``path``
+    when a later caller asks with the same inputs (the leader's summary PDF: embedding the font is most of the summary page's time; the PDF
     carries no date, so the stored bytes are the ones ``make`` would write)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cache_dir:
         make(path)
         return path
-    digest = hashlib.sha256(pickle.dumps(inputs, protocol=pickle.HIGHEST_PROTOCOL)).hexdigest()
+    digest = hashlib.sha256(json.dumps(_plain(inputs), sort_keys=True).encode("utf-8")).hexdigest()
 
     def compute() -> bytes:
         make(path)

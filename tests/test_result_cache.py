@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pickle
 
 import pandas as pd
@@ -193,12 +195,23 @@ def test_a_stored_file_is_written_again_for_the_same_inputs_only(tmp_path):
     assert out.read_text(encoding="utf-8") == "三" and calls == ["一", "三"]
 
 
-def test_the_summary_figures_pickle_alike_for_the_same_inputs(small):
-    """The summary PDF is keyed by the pickle of its figures: the same figures made twice hash alike."""
-    import hashlib
+def test_the_summary_figures_key_alike_in_two_processes_and_differ_for_other_figures(small, tmp_path):
+    """The summary PDF is keyed by the content of its figures: the same figures made in another process
+    give the same key (a pickle would not), other figures another key."""
+    import subprocess
+    import sys
 
     from gridsim import summary
 
     homes, graph, policy, plan = small
-    a, b = (summary.summarize(plan, policy, draws=DRAWS, seed=0) for _ in range(2))
-    assert hashlib.sha256(pickle.dumps(a)).digest() == hashlib.sha256(pickle.dumps(b)).digest()
+    code = ("import json,hashlib,sys;from gridsim import summary;from gridsim.result_cache import _plain;"
+            "from gridsim.partition.instances import register;from gridsim.graph import build_graph;"
+            "from gridsim.plan import Plan;from gridsim.policy import load_policy;h=register(7,villages=1,communities=1);"
+            "p=load_policy();pl=Plan.from_column(h,build_graph(h),'current_grid_id',p);"
+            f"s=summary.summarize(pl,p,draws={DRAWS},seed=0);"
+            "print(hashlib.sha256(json.dumps(_plain((s,'f')),sort_keys=True).encode()).hexdigest())")
+    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    key = lambda s: hashlib.sha256(json.dumps(result_cache._plain((s, "f")), sort_keys=True).encode()).hexdigest()
+    here = summary.summarize(plan, policy, draws=DRAWS, seed=0)
+    assert key(here) == there
+    assert key(summary.summarize(plan, policy, draws=DRAWS, seed=1)) != there
