@@ -34,6 +34,12 @@ baseline (:func:`report_host`; the first scenario when the run has no baseline).
 manifest lists it as ``shared``, linking to the host's copy (:func:`shared_result`), and the page itself
 prints which scenario it was made for. Running these two per scenario had cost more than all other pages
 together (``benchmarks/bench_report.py``).
+
+Results stored by what they read (:mod:`gridsim.result_cache`, in ``out/.result-cache``, passed to the pages
+declaring ``result_cache``): the money simulation of a plan is made once per scenario — by the first of
+the summary, budget and assessment pages that asks, the others load it — and the analyses of 06 and 07 are
+made again only when something they read changed (register, plan, policy, seed, sample sizes, or the
+package's code and policy files), so a repeated report shows stored results.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ DEFAULT_TIMEOUT_S = 600
 DEFAULT_TIME_LIMIT_S = 120.0  # the optimizer's time limit, the notebooks' own default
 PLAN_DIR = "plan"  # the scenario's one plan, inside its folder (gridsim.scenario_plan)
 PLAN_CACHE = ".plan-cache"  # stored plans by key, inside the report folder, serving repeated runs
+RESULT_CACHE = ".result-cache"  # stored simulation results by key (gridsim.result_cache), inside the report folder
 INPUT_PARAMETERS = ("homes_path", "units_path", "barriers_path", "cases_path", "current", "crs")
 PLAN_ID = re.compile(r"(?<!现状)方案编号 plan id: ([0-9a-f]{12})")
 TODAY_ID = re.compile(r"现状方案编号 today's plan id: ([0-9a-f]{12})")
@@ -301,15 +308,28 @@ class WarmKernel:
         self.km = None
 
 
-def _with_font(page: str) -> str:
+def _with_font(page: str, font_cache: str | Path = "") -> str:
     """``page`` with its fonts and frames placed last in its head (so they win over the template's).
 
     The CJK font is cut down to the page's characters and embedded (:mod:`gridsim.webfont`): a reader
-    on a machine without a Chinese font still sees every heading, table header and output.
+    on a machine without a Chinese font still sees every heading, table header and output. Cutting the
+    font is most of a page's conversion; with ``font_cache`` (the report's result cache) a page using the
+    same characters as one before (the same page of a repeated run) gets the stored cut, keyed by those
+    characters, the font file and the code (:func:`gridsim.result_cache.cached`).
     """
-    from .webfont import embedded_css
+    from .webfont import embedded_css, page_characters
 
-    return page.replace("</head>", embedded_css(page) + FRAME_CSS + "</head>", 1)
+    if font_cache:
+        from .plotting import cjk_font_path
+        from .result_cache import cached
+
+        font = Path(cjk_font_path())
+        key = {"chars": "".join(sorted(page_characters(page))),
+               "font": [str(font), font.stat().st_size, font.stat().st_mtime_ns]}
+        css = cached(font_cache, "font", key, lambda: embedded_css(page))[0]
+    else:
+        css = embedded_css(page)
+    return page.replace("</head>", css + FRAME_CSS + "</head>", 1)
 
 
 # Wide output tables scroll inside their own frame instead of running off the page (and off the paper:
@@ -320,8 +340,9 @@ FRAME_CSS = ("<style>.jp-OutputArea-child,.jp-OutputArea-output{min-width:0;max-
              "</style>")
 
 
-def to_html(ipynb: Path, dst: Path, title: str) -> Path:
-    """The executed notebook as HTML for readers: no code, no prompts, no warning streams, its own CJK font."""
+def to_html(ipynb: Path, dst: Path, title: str, font_cache: str | Path = "") -> Path:
+    """The executed notebook as HTML for readers: no code, no prompts, no warning streams, its own CJK font
+    (``font_cache``: see :func:`_with_font`)."""
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(ipynb, as_version=4)
@@ -331,7 +352,7 @@ def to_html(ipynb: Path, dst: Path, title: str) -> Path:
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                             language_code="zh")  # lang="zh": the browser picks Chinese glyph forms
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    dst.write_text(_with_font(body), encoding="utf-8")
+    dst.write_text(_with_font(body, font_cache), encoding="utf-8")
     return dst
 
 
@@ -348,10 +369,10 @@ def printed_plan_ids(ipynb: Path) -> tuple[str, str]:
     return tuple(ids.pop() if len(ids) == 1 else "" for ids in found)
 
 
-def _converted(ipynb: Path, title: str) -> tuple[str, float]:
+def _converted(ipynb: Path, title: str, font_cache: str = "") -> tuple[str, float]:
     """:func:`to_html` timed, for the HTML pool: (file name, seconds)."""
     start = time.perf_counter()
-    return to_html(ipynb, ipynb.with_suffix(".html"), title).name, time.perf_counter() - start
+    return to_html(ipynb, ipynb.with_suffix(".html"), title, font_cache).name, time.perf_counter() - start
 
 
 @dataclass
@@ -403,7 +424,8 @@ def _lane(pages: "queue.Queue[_Page]", extra: Mapping[str, Any], timeout: float,
                 status, message = "failed", f"{type(exc).__name__}: {exc}"
                 kernel.close()
             seconds = time.perf_counter() - start
-            future = html_pool.submit(_converted, dst, page.title) if dst.exists() else None
+            future = (html_pool.submit(_converted, dst, page.title, str(extra.get("result_cache") or ""))
+                      if dst.exists() else None)
             done(page, status, message, seconds, future)
     finally:
         kernel.close()
@@ -653,6 +675,7 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
     extra = dict(parameters or {})  # REPORT_DEFAULTS are applied per page (_parameters_for)
     extra.setdefault("time_limit", DEFAULT_TIME_LIMIT_S)  # the same limit on every page, so the plan keys agree
     extra.setdefault("plan_cache", str(out_dir / PLAN_CACHE))  # other plans a page needs (variants, readings)
+    extra.setdefault("result_cache", str(out_dir / RESULT_CACHE))  # money once per scenario; 06/07 once per inputs
     for scen in scen_objs:
         (out_dir / scen.id).mkdir(parents=True, exist_ok=True)
     started = time.time()

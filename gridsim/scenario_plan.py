@@ -11,7 +11,9 @@ A cache (a folder of stored plans, one per key) may serve repeated runs. The key
 hash of everything the plan depends on: the register (every column of the homes frame), the adjacency
 (edges, their kinds and weights: barriers change it), the values of the policy parameters the optimizer
 reads (every ``grid.*`` parameter: :func:`optimizer_policy`), the seed, the time limit, the current-grid
-column and the gridsim version. Any change gives another key, so a cached plan is never stale; a stored
+column, the gridsim version and a digest of the package's source and policy files
+(:func:`gridsim.result_cache.code_digest`: the version does not change while the code does). Any change
+gives another key, so a cached plan is never stale; a stored
 plan whose key differs from the inputs it is loaded with is refused (:class:`StalePlanError`).
 
 :func:`fingerprint` is a short hash of the assignment itself: each page prints it (:func:`plan_line`), so a
@@ -36,6 +38,7 @@ from .graph import HomeGraph
 from .partition import Diagnosis, PartitionResult, partition
 from .plan import Plan
 from .policy import Policy
+from .result_cache import code_digest
 
 PLAN_FILES = ("plan.csv", "plan_summary.csv", "plan_units.csv", "plan.json")
 #: the optimizer reads the grid rules, and — for the workload ceiling — the workload and visit parameters
@@ -76,7 +79,8 @@ def plan_key(homes: pd.DataFrame, graph: HomeGraph, policy: Policy, *, seed: int
              current: str | None = "current_grid_id") -> str:
     """The cache key of the plan the optimizer makes from these inputs (see the module docstring)."""
     meta = {"policy": optimizer_policy(policy), "seed": int(seed), "time_limit": time_limit,
-            "current": current if current in homes.columns else None, "gridsim": __version__, "mode": "fewest"}
+            "current": current if current in homes.columns else None, "gridsim": __version__, "mode": "fewest",
+            "code": code_digest()}
     return _hash(register_hash(homes, graph).encode(), json.dumps(meta, sort_keys=True, default=str).encode())
 
 
@@ -162,19 +166,22 @@ def load_plan(folder: str | Path, homes: pd.DataFrame, graph: HomeGraph, policy:
 
 def scenario_plan(homes: pd.DataFrame, graph: HomeGraph, policy: Policy, *, seed: int = 0,
                   time_limit: float | None = None, plan_path: str | Path = "", cache_dir: str | Path = "",
-                  current: str | None = "current_grid_id") -> tuple[PartitionResult, str]:
+                  current: str | None = "current_grid_id", workers: int | None = None) -> tuple[PartitionResult, str]:
     """The scenario's plan and where it came from: ``plan_path`` (a stored plan, checked), else the cache
-    (``cache_dir``, filled on a miss), else the optimizer. Returns ``(result, source)``."""
+    (``cache_dir``, filled on a miss), else the optimizer (on ``workers`` processes; the plan does not depend
+    on it). Returns ``(result, source)``."""
     if plan_path:
         return load_plan(plan_path, homes, graph, policy, seed=seed, time_limit=time_limit, current=current), \
             str(plan_path)
     if not cache_dir:
-        return partition(homes, graph, policy=policy, seed=seed, time_limit=time_limit, current=current), ""
+        return partition(homes, graph, policy=policy, seed=seed, time_limit=time_limit, current=current,
+                         workers=workers), ""
     key = plan_key(homes, graph, policy, seed=seed, time_limit=time_limit, current=current)
     folder = Path(cache_dir) / key[:20]
     if stored_key(folder) == key:
         return load_plan(folder, homes, graph, policy, seed=seed, time_limit=time_limit, current=current), \
             f"缓存 cache {folder.name}"
-    result = partition(homes, graph, policy=policy, seed=seed, time_limit=time_limit, current=current)
+    result = partition(homes, graph, policy=policy, seed=seed, time_limit=time_limit, current=current,
+                       workers=workers)
     save_plan(result, folder, key)
     return result, ""

@@ -302,19 +302,32 @@ def _parse_value(text: str, base: Any) -> Any:
 
 @dataclass
 class Partitioner:
-    """Re-runs the optimizer under a point's grid rules (one task per distinct set of rules)."""
+    """Re-runs the optimizer under a point's grid rules (one task per distinct set of rules); with a plan
+    cache (``cache_dir``, :func:`gridsim.scenario_plan.scenario_plan`) a point whose rules a report has
+    already partitioned under (a scenario's, e.g. the baseline's own cap) is read from it, and a new one
+    is stored there."""
 
     homes: Any
     graph: Any
     policy: Any
     seed: int = 0
     time_limit: float | None = None
+    cache_dir: str = ""
 
     def __call__(self, values: Mapping[str, Any], plan: str | None = None) -> dict:
         from .partition import partition
 
-        result = partition(self.homes, self.graph, policy=self.policy.with_overrides(dict(values)), seed=self.seed,
-                           time_limit=self.time_limit, workers=1)
+        policy = self.policy.with_overrides(dict(values))
+        if self.cache_dir:
+            from .graph import build_graph
+            from .scenario_plan import scenario_plan
+
+            graph = self.graph if self.graph is not None else build_graph(self.homes)  # as partition builds it
+            result = scenario_plan(self.homes, graph, policy, seed=self.seed, time_limit=self.time_limit,
+                                   cache_dir=self.cache_dir, workers=1)[0]
+        else:
+            result = partition(self.homes, self.graph, policy=policy, seed=self.seed, time_limit=self.time_limit,
+                               workers=1)
         return {"plan": result.plan, "diagnoses": len(result.diagnoses), "hit_time_limit": result.hit_time_limit}
 
 
@@ -327,10 +340,11 @@ def _grid_rules(policy) -> tuple:
 
 def knob_sweep(homes, graph, policy, knobs: Sequence[Knob], *, draws: int, seed: int = 0, plan=None,
                partition_seed: int | None = None, time_limit: float | None = None, year: int | None = None,
-               client=None, progress: bool = True) -> SweepResult:
+               client=None, progress: bool = True, plan_cache: str = "") -> SweepResult:
     """Price every point of one or two knobs (their Cartesian product), re-partitioning where the grid rules
-    change. ``plan``: the plan priced when no knob changes the grids (default: the optimizer's plan under
-    ``policy``); it cannot be combined with a knob that changes the grids. Each row of ``table``: the knob
+    change (through the plan cache ``plan_cache`` when given: :class:`Partitioner`). ``plan``: the plan
+    priced when no knob changes the grids (default: the optimizer's plan under ``policy``); it cannot be
+    combined with a knob that changes the grids. Each row of ``table``: the knob
     values, ``grids``, ``violations``, ``diagnoses`` (units the optimizer could not make fully legal), money
     P5/P50/P95 by funder and the assessment rates."""
     if not 1 <= len(knobs) <= 2:
@@ -357,7 +371,8 @@ def knob_sweep(homes, graph, policy, knobs: Sequence[Knob], *, draws: int, seed:
     facts: dict[str, dict] = {}
     if plan is None:
         grid_values = [{k: v for k, v in r if v != policy[k]} for r in distinct]
-        parts = run_tasks(Partitioner(homes, graph, policy, seed_p, time_limit), [{"values": v} for v in grid_values],
+        parts = run_tasks(Partitioner(homes, graph, policy, seed_p, time_limit, str(plan_cache or "")),
+                          [{"values": v} for v in grid_values],
                           client=client, progress=progress, desc="网格优化 partition")
         plans = {names[r]: res["plan"] for r, res in zip(distinct, parts)}
         facts = {names[r]: res for r, res in zip(distinct, parts)}

@@ -50,9 +50,12 @@ class ScenarioSummary:
     draws: int = 0
 
 
-def plan_figures(plan, policy, *, draws: int, seed: int, cases=None, unit_names=None) -> PlanFigures:
-    """Grids, households per grid, yearly funding and assessment rates of ``plan`` under ``policy``."""
-    from .budget import simulate_budget
+def plan_figures(plan, policy, *, draws: int, seed: int, cases=None, unit_names=None,
+                 result_cache: str = "") -> PlanFigures:
+    """Grids, households per grid, yearly funding and assessment rates of ``plan`` under ``policy``; the
+    simulation goes through the report's result cache when ``result_cache`` names one
+    (:func:`gridsim.result_cache.scenario_budget`: the budget and assessment pages price the same plan)."""
+    from .result_cache import scenario_budget
 
     tallies = plan.with_policy(policy).tallies()
     grids = {t: int((tallies["unit_type"] == t).sum()) for t in TYPES}
@@ -60,7 +63,8 @@ def plan_figures(plan, policy, *, draws: int, seed: int, cases=None, unit_names=
     per = {t: float(tallies.loc[tallies["unit_type"] == t, "households"].mean()) if grids[t] else float("nan")
            for t in TYPES}
     per["total"] = float(tallies["households"].mean()) if len(tallies) else float("nan")
-    budget = simulate_budget(plan, policy, draws=draws, seed=seed, cases=cases, unit_names=unit_names)
+    budget = scenario_budget(plan, policy, draws=draws, seed=seed, cases=cases, unit_names=unit_names,
+                             cache_dir=result_cache)
     s = budget.summary
     s = s[s["year"].astype(int) == int(s["year"].astype(int).min())].set_index("item")
     funding = s.loc[list(FUNDING_ITEMS), ["p5", "p50", "p95"]].astype(float)
@@ -68,16 +72,20 @@ def plan_figures(plan, policy, *, draws: int, seed: int, cases=None, unit_names=
 
 
 def summarize(plan, policy, *, today=None, baseline_plan=None, baseline_policy=None, draws: int = 500,
-              seed: int = 0, cases=None, unit_names=None) -> ScenarioSummary:
+              seed: int = 0, cases=None, unit_names=None, result_cache: str = "") -> ScenarioSummary:
     """The summary of a scenario: its ``plan`` under ``policy``; ``today`` (today's map, priced with the
-    observed ``cases``) and, for a variant, the baseline's plan under the baseline policy beside it."""
+    observed ``cases``) and, for a variant, the baseline's plan under the baseline policy beside it.
+    ``result_cache``: see :func:`plan_figures`."""
     figures = {}
     if today is not None:
-        figures[TODAY] = plan_figures(today, policy, draws=draws, seed=seed, cases=cases, unit_names=unit_names)
-    figures[PLAN] = plan_figures(plan, policy, draws=draws, seed=seed, unit_names=unit_names)
+        figures[TODAY] = plan_figures(today, policy, draws=draws, seed=seed, cases=cases, unit_names=unit_names,
+                                      result_cache=result_cache)
+    figures[PLAN] = plan_figures(plan, policy, draws=draws, seed=seed, unit_names=unit_names,
+                                 result_cache=result_cache)
     overrides = policy.overridden()
     if overrides and baseline_plan is not None:
-        figures[BASELINE] = plan_figures(baseline_plan, baseline_policy, draws=draws, seed=seed, unit_names=unit_names)
+        figures[BASELINE] = plan_figures(baseline_plan, baseline_policy, draws=draws, seed=seed, unit_names=unit_names,
+                                         result_cache=result_cache)
     from .assessment import horizon
 
     return ScenarioSummary(policy.scenario.id, policy.scenario.title, figures, overrides,

@@ -183,6 +183,25 @@ def test_html_pages_carry_a_font_with_every_chinese_character_they_use(tmp_path)
     assert ord("鬱") not in cmap  # cut down to the page's characters, not the whole font
 
 
+def test_font_cut_is_stored_by_the_characters_of_the_page(tmp_path):
+    """A page with the same characters gets the stored cut (same bytes); one more character, a new cut."""
+    import base64
+    import io
+    import re
+
+    from fontTools.ttLib import TTFont
+
+    page = "<html><head></head><body><h1>网格经费</h1><p>走访 %s</p></body></html>"
+    first = report._with_font(page % "一")
+    assert report._with_font(page % "一", tmp_path) == first  # computed and stored: the page is unchanged
+    assert len(list(tmp_path.glob("font-*.pkl"))) == 1
+    assert report._with_font(page % "一", tmp_path) == first and len(list(tmp_path.glob("font-*.pkl"))) == 1
+    more = report._with_font(page % "鬱", tmp_path)
+    assert len(list(tmp_path.glob("font-*.pkl"))) == 2
+    data = re.search(r"data:font/woff;base64,([A-Za-z0-9+/=]+)", more).group(1)
+    assert ord("鬱") in TTFont(io.BytesIO(base64.b64decode(data))).getBestCmap()
+
+
 def test_page_font_comes_first_for_non_ascii_on_every_text_element():
     from gridsim import webfont
 

@@ -145,6 +145,26 @@ def test_knob_sweep_crosses_grid_count_changes():
     assert (t["total_p5"] <= t["total_p50"]).all() and (t["total_p50"] <= t["total_p95"]).all()
 
 
+def test_knob_sweep_reads_and_fills_a_plan_cache(tmp_path):
+    """With a plan cache a knob's re-partitions are stored, and a second sweep reads them: same table."""
+    from gridsim.scenario_plan import stored_key
+
+    homes = village(np.random.default_rng(4), "tv1", 5)
+    homes["key_households"] = 0
+    policy = load_policy()
+    cap = knob(policy, "grid.village.max_households", [150, 450])
+    plain = knob_sweep(homes, None, policy, [cap], draws=30, seed=2, progress=False)
+    first = knob_sweep(homes, None, policy, [cap], draws=30, seed=2, progress=False, plan_cache=str(tmp_path))
+    stored = sorted(p for p in tmp_path.iterdir() if stored_key(p))
+    assert len(stored) == 2  # one plan per distinct grid rule
+    stamps = [(p / "plan.json").stat().st_mtime_ns for p in stored]
+    again = knob_sweep(homes, None, policy, [cap], draws=30, seed=2, progress=False, plan_cache=str(tmp_path))
+    assert [(p / "plan.json").stat().st_mtime_ns for p in stored] == stamps  # read, not made again
+    cols = [c for c in plain.table.columns if c != "hit_time_limit"]
+    pd.testing.assert_frame_equal(first.table[cols], plain.table[cols])
+    pd.testing.assert_frame_equal(again.table[cols], plain.table[cols])
+
+
 def test_knob_sweep_on_cluster_equals_one_process(cluster):
     homes = village(np.random.default_rng(3), "tv1", 5)
     homes["key_households"] = 0
