@@ -194,3 +194,19 @@ def test_key_households_fallback_share(policy):
     assert list(key_households(t, policy)) == [round(100 * share), round(50 * share)]
     t["key_households"] = [3, 0]
     assert list(key_households(t, policy)) == [3, 0]  # a register that lists some is taken as it is
+
+
+def test_deduction_at_another_price_per_point_and_on_arrays(policy):
+    """At 2 % a point 5 points cost a tenth; a scalar gives a float, an array an array of the same shape."""
+    dear = policy.with_overrides({"assessment.deduction_pct_per_point": 2.0})
+    assert pay_after_deduction(400.0, 5, dear) == pytest.approx(360.0)
+    one = pay_after_deduction(400, 5, policy)
+    assert type(one) is float and one == pytest.approx(380.0)
+    many = pay_after_deduction(np.array([[400, 200], [600, 0]]), np.array([[5, 10], [0, 3]]), policy)
+    assert many.shape == (2, 2) and np.allclose(many, [[380.0, 180.0], [600.0, 0.0]])
+
+
+def test_training_more_often_than_monthly_counts_every_session(policy):
+    periods = pd.period_range("2024-01", periods=12, freq="M")
+    s = training_sessions(periods, policy.with_overrides({"training.sessions_per_year": 24}))
+    assert list(s) == [2] * 12 and s.dtype.kind == "i"
