@@ -210,3 +210,25 @@ def test_training_more_often_than_monthly_counts_every_session(policy):
     periods = pd.period_range("2024-01", periods=12, freq="M")
     s = training_sessions(periods, policy.with_overrides({"training.sessions_per_year": 24}))
     assert list(s) == [2] * 12 and s.dtype.kind == "i"
+
+
+def test_a_quarter_without_cases_pays_nothing_and_warns_nothing(policy):
+    """0 cases: no merit, no pay, and no numpy division warning in a leader's notebook."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pay = performance_pay(np.array([0, 10]), np.array([0, 9]), np.array([0.0, 850.0]), policy)
+    assert np.allclose(pay, [0.0, 10 * 8.0 * 0.9 * 0.85])
+
+
+def test_training_months_for_other_counts_and_the_top_up_month(policy):
+    """Sessions sit in the middle of equal shares of the year (5 a year: Feb, Apr, Jul, Sep, Nov); a short
+    half year is topped up in its middle month, April or October."""
+    periods = pd.period_range("2024-01", periods=12, freq="M")
+    five = training_sessions(periods, policy.with_overrides({"training.sessions_per_year": 5}))
+    assert list(periods.month[five > 0]) == [2, 4, 7, 9, 11]
+    once = training_sessions(periods, policy.with_overrides({"training.sessions_per_year": 1}))
+    assert list(once) == [0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0]  # July, and April to top up the first half
+    two = training_sessions(periods, policy.with_overrides({"training.min_sessions_per_half_year": 2}))
+    assert list(two) == [0, 0, 0, 2, 0, 0, 0, 0, 0, 2, 0, 0]
