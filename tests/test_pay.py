@@ -232,3 +232,28 @@ def test_training_months_for_other_counts_and_the_top_up_month(policy):
     assert list(once) == [0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0]  # July, and April to top up the first half
     two = training_sessions(periods, policy.with_overrides({"training.min_sessions_per_half_year": 2}))
     assert list(two) == [0, 0, 0, 2, 0, 0, 0, 0, 0, 2, 0, 0]
+
+
+def test_pool_from_the_policy_for_one_grid_or_none_with_cases():
+    """The pool method without drawn pools shares the policy's quarterly pool; one grid gets all of it (up to
+    the cap) even when its merit is below one case; a quarter of no cases pays 0, silently."""
+    import warnings
+
+    pol = load_policy("performance_pool").with_overrides({"pay.performance.pool_yuan_quarter": 900.0})
+    n = np.array([10, 20, 0])
+    pay = performance_pay(n, n, n * 100.0, pol)
+    assert np.allclose(pay, [300.0, 600.0, 0.0])
+    assert performance_pay(1, 1, 50.0, pol) == pytest.approx(600.0)  # merit 0.5 alone: the pool, capped at 600
+    small = pol.with_overrides({"pay.performance.pool_yuan_quarter": 400.0})
+    assert performance_pay(np.array([1, 1]), np.array([1, 0]), np.array([50.0, 0.0]), small) == pytest.approx([400.0, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        none = performance_pay(np.zeros(3, int), np.zeros(3, int), np.zeros(3), pol)
+    assert list(none) == [0.0, 0.0, 0.0]
+
+
+def test_quality_weight_is_a_power(policy):
+    """merit = cases × (on-time share × mean quality / 100) ** quality_weight: at weight 2, 10 cases of
+    0.9 × 0.85 earn 10 × 8 × 0.765²."""
+    squared = policy.with_overrides({"pay.performance.quality_weight": 2.0})
+    assert performance_pay(10, 9, 850.0, squared) == pytest.approx(10 * 8.0 * (0.9 * 0.85) ** 2)
