@@ -257,3 +257,12 @@ def test_quality_weight_is_a_power(policy):
     0.9 × 0.85 earn 10 × 8 × 0.765²."""
     squared = policy.with_overrides({"pay.performance.quality_weight": 2.0})
     assert performance_pay(10, 9, 850.0, squared) == pytest.approx(10 * 8.0 * (0.9 * 0.85) ** 2)
+
+
+def test_drawn_prices_per_case_broadcast_and_a_scalar_is_a_float(policy):
+    one = performance_pay(10, 9, 850.0, policy)
+    assert type(one) is float
+    drawn = performance_pay(np.array([10, 20]), np.array([9, 18]), np.array([850.0, 1700.0]), policy,
+                            yuan_per_case=np.array([[4.0], [12.0]]))
+    assert drawn.shape == (2, 2)
+    assert np.allclose(drawn, [[10 * 4.0 * 0.765, 20 * 4.0 * 0.765], [10 * 12.0 * 0.765, 20 * 12.0 * 0.765]])
