@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridsim.errors import InputError
+from gridsim.errors import GridsimError, InputError
 from gridsim.pay import (base_pay_month, basis_households, observed_cases, pay_after_deduction, performance_pay,
                          priced_months, publicity_rewards, tallies_of, training_sessions)
 from gridsim.policy import load_policy
@@ -266,3 +266,23 @@ def test_drawn_prices_per_case_broadcast_and_a_scalar_is_a_float(policy):
                             yuan_per_case=np.array([[4.0], [12.0]]))
     assert drawn.shape == (2, 2)
     assert np.allclose(drawn, [[10 * 4.0 * 0.765, 20 * 4.0 * 0.765], [10 * 12.0 * 0.765, 20 * 12.0 * 0.765]])
+
+
+def test_base_pay_per_full_100_at_each_hundred_and_scalars_are_floats(policy):
+    pol = load_policy("pay_per_full_100")
+    assert [base_pay_month(h, pol) for h in (100, 199, 200, 299, 300)] == [200.0, 200.0, 400.0, 400.0, 600.0]
+    assert type(base_pay_month(180, policy)) is float
+
+
+def test_pay_basis_is_named_and_follows_the_reading():
+    frame = pd.DataFrame({"counted_households": [60, 300], "resident_households": [50, 280]}, index=["g1", "g2"])
+    grid_count = basis_households(frame, load_policy())
+    assert grid_count.name == "basis_households" and list(grid_count) == [60, 300]
+    resident = basis_households(frame, load_policy("pay_on_resident"))
+    assert resident.name == "basis_households" and list(resident) == [50, 280] and list(resident.index) == ["g1", "g2"]
+
+
+def test_anything_but_a_plan_or_its_tallies_is_refused_by_message(homes):
+    with pytest.raises(GridsimError) as err:
+        tallies_of(homes["current_grid_id"])
+    assert str(err.value) == "需要网格方案 Plan 或其 tallies() 表 (expected a gridsim.plan.Plan or its tallies frame)"
