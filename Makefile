@@ -13,7 +13,7 @@ endif
 
 STAMP := .install-stamp
 
-.PHONY: help install report test test-ui bench data mutate clean
+.PHONY: help install report test test-ui bench data mutate mutate-recheck clean
 
 help:
 	@echo "make install   安装 (install the package with all extras into .venv or the active env)"
@@ -54,6 +54,11 @@ MUTATE_CHILDREN ?= 2
 mutate: $(STAMP)
 	rm -f mutants/mutmut-stats.json
 	$(PY) -m mutmut run --max-children $(MUTATE_CHILDREN) $(MUTATE_ARGS) || true
+	$(PY) benchmarks/mutation/summarize.py
+
+# the last run's survivors against today's tests (each applied, its module's tests run, the source restored)
+mutate-recheck: $(STAMP)
+	$(PY) benchmarks/mutation/recheck.py
 	$(PY) benchmarks/mutation/summarize.py
 
 data: $(STAMP)

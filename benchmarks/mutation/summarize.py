@@ -2,7 +2,9 @@
 
 Reads mutmut's per-file results (``mutants/<module>.meta``) and writes ``benchmarks/mutation/results.csv``
 (one row per mutant: module, mutant, status) and ``benchmarks/mutation/summary.md`` (per module: mutants
-checked, killed, survived, not run, killed share; then each survivor's diff from ``mutmut show``).
+checked, killed, survived, killed on recheck, equivalent, still surviving, not run, score; the equivalent
+mutants with their reasons; each still-surviving mutant's diff from ``mutmut show``). ``recheck.csv`` comes
+from ``recheck.py``; ``equivalent.csv`` (mutant, reason) is written by hand, one argued line per mutant.
 Run from the repository root after ``mutmut run``.
 """
 
@@ -34,28 +36,49 @@ def main() -> int:
         w = csv.DictWriter(f, fieldnames=["module", "mutant", "status"])
         w.writeheader()
         w.writerows(rows)
+    recheck = _read_csv(HERE / "recheck.csv", "status")
+    equivalent = _read_csv(HERE / "equivalent.csv", "reason")
     lines = ["# Mutation score of the rule modules (mutmut)", "",
-             "Written by `benchmarks/mutation/summarize.py` from the last `make mutate`. *Killed share* is killed "
-             "(incl. timeouts) / mutants checked; *not run* are mutants the run did not reach (time-boxed) or "
-             "that no selected test covers.", "",
-             "| module | mutants | checked | killed | survived | not run | killed share |", "|---|---|---|---|---|---|---|"]
-    survivors = []
+             "Written by `benchmarks/mutation/summarize.py` from the last `make mutate`. *checked*: mutants the run "
+             "tested (killed, incl. timeouts, or survived); *not run*: mutants the run did not reach (time-boxed) "
+             "or that no selected test covers. A survivor is *killed on recheck* when a test written after the run "
+             "fails on it (`benchmarks/mutation/recheck.py` applies it and runs its module's tests), *equivalent* "
+             "when it cannot change any result (reason in `equivalent.csv`). *Score* = (killed + killed on recheck) "
+             "/ (checked − equivalent).", "",
+             "| module | mutants | checked | killed | survived | killed on recheck | equivalent | still surviving "
+             "| not run | score |", "|---|---|---|---|---|---|---|---|---|---|"]
+    remaining = []
     for module in sorted({r["module"] for r in rows}):
         mine = [r for r in rows if r["module"] == module]
         killed = sum(r["status"] in ("killed", "timeout") for r in mine)
         survived = [r for r in mine if r["status"] == "survived"]
+        later = [r for r in survived if recheck.get(r["mutant"]) == "killed"]
+        same = [r for r in survived if r["mutant"] in equivalent and r not in later]
+        left = [r for r in survived if r not in later and r not in same]
         checked = killed + len(survived)
-        share = f"{100 * killed / checked:.1f} %" if checked else "—"
-        lines.append(f"| `{module}` | {len(mine)} | {checked} | {killed} | {len(survived)} | {len(mine) - checked} | {share} |")
-        survivors += survived
-    lines += ["", f"## Surviving mutants ({len(survivors)})", ""]
-    for r in survivors:
+        score = f"{100 * (killed + len(later)) / (checked - len(same)):.1f} %" if checked > len(same) else "—"
+        lines.append(f"| `{module}` | {len(mine)} | {checked} | {killed} | {len(survived)} | {len(later)} | {len(same)} "
+                     f"| {len(left)} | {len(mine) - checked} | {score} |")
+        remaining += left
+    lines += ["", "## Equivalent mutants", ""]
+    lines += [f"- `{name}`: {reason}" for name, reason in sorted(equivalent.items())
+              if any(r["mutant"] == name for r in rows)]
+    lines += ["", f"## Still surviving ({len(remaining)})", ""]
+    for r in remaining:
         diff = subprocess.run([sys.executable, "-m", "mutmut", "show", r["mutant"]], cwd=ROOT, capture_output=True,
                               text=True).stdout.strip()
         lines += [f"### `{r['mutant']}`", "", "```diff", diff, "```", ""]
     (HERE / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines[:6 + len({r['module'] for r in rows})]))
     return 0
+
+
+def _read_csv(path: Path, column: str) -> dict[str, str]:
+    """mutant -> ``column`` of a CSV with a ``mutant`` column ({} when the file is absent)."""
+    if not path.exists():
+        return {}
+    with open(path, newline="", encoding="utf-8") as f:
+        return {row["mutant"]: row[column] for row in csv.DictReader(f)}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,69 @@
+"""Re-check the survivors of the last ``mutmut run`` against the tests as they are now (``make mutate-recheck``).
+
+A mutmut run takes hours; tests written while it runs, to kill the survivors it has reported so far, are not in
+its verdicts. For each survivor this applies the mutant to the source (``mutmut apply``), runs the test files of
+its module, records ``killed`` or ``survived`` in ``benchmarks/mutation/recheck.csv``, and restores the source
+from git. Run from the repository root on a clean working tree (it refuses otherwise: the restore is
+``git checkout``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).parent
+
+#: the test files that check each rule module (fast ones; the mutmut run's selection is in pyproject.toml)
+TESTS = {
+    "pay": ["tests/test_pay.py", "tests/test_money_exact.py"],
+    "grid_rules": ["tests/test_plan.py", "tests/test_oracles.py"],
+    "plan_rules": ["tests/test_plan.py", "tests/test_oracles.py"],
+    "budget": ["tests/test_budget.py"],
+    "assessment": ["tests/test_assessment.py", "tests/test_money_exact.py"],
+    "policy": ["tests/test_policy.py", "tests/test_scenarios_exact.py"],
+    "visits": ["tests/test_pay.py", "tests/test_workload.py", "tests/test_money_exact.py"],
+}
+
+
+def survivors() -> list[str]:
+    out = []
+    for meta in sorted((ROOT / "mutants").rglob("*.py.meta")):
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        out += [k for k, code in sorted(data.get("exit_code_by_key", {}).items()) if code == 0]
+    return out
+
+
+def main() -> int:
+    dirty = subprocess.run(["git", "status", "--porcelain", "gridsim"], cwd=ROOT, capture_output=True, text=True).stdout
+    if dirty.strip():
+        print("gridsim/ has uncommitted changes; commit or stash them first", file=sys.stderr)
+        return 2
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    rows = []
+    for name in survivors():
+        module = name.split(".")[1]
+        applied = subprocess.run([sys.executable, "-m", "mutmut", "apply", name], cwd=ROOT, capture_output=True)
+        if applied.returncode != 0:
+            status = "not applied"
+        else:
+            run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                                  *TESTS[module]], cwd=ROOT, env=env, capture_output=True)
+            status = "survived" if run.returncode == 0 else "killed"
+        subprocess.run(["git", "checkout", "-q", "--", "gridsim"], cwd=ROOT, check=True)
+        rows.append({"mutant": name, "status": status})
+        print(f"{status:9s} {name}", flush=True)
+    with open(HERE / "recheck.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["mutant", "status"])
+        w.writeheader()
+        w.writerows(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
