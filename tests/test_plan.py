@@ -267,3 +267,12 @@ def test_a_home_without_a_grid_is_reported_with_its_clause():
     hid = homes["home_id"].iat[1]
     assert (v.rule, v.clause, v.grid_id, v.unit_id, v.value, v.limit) == ("each_home_once", "三(一)2", None, "u2", hid, 1)
     assert v.message == f"住户 {hid} 未分入任何网格（三(一)2 以房定户）(home is not in any grid)"
+
+
+def test_count_violations_say_ceiling_or_floor_in_both_languages():
+    homes, edges = _chain([301, 200], [301, 200], unit_type="community")
+    [v] = _plan(homes, edges, ["g1", "g1"]).violations(["community_max_planned"])
+    assert v.message == "网格 g1（u1）规划住户 501，超过上限 500（三(一)1）(planned households 501 exceeds the ceiling 500)"
+    homes, edges = _chain([100, 100], [100, 100], unit_type="community")
+    [v] = _plan(homes, edges, ["g1", "g1"]).violations(["community_min_resident"])
+    assert v.message == "网格 g1（u1）常住户 200，低于下限 250（三(一)1）(resident households 200 is below the floor 250)"
