@@ -273,6 +273,25 @@ def test_count_violations_say_ceiling_or_floor_in_both_languages():
     homes, edges = _chain([301, 200], [301, 200], unit_type="community")
     [v] = _plan(homes, edges, ["g1", "g1"]).violations(["community_max_planned"])
     assert v.message == "网格 g1（u1）规划住户 501，超过上限 500（三(一)1）(planned households 501 exceeds the ceiling 500)"
+    assert (v.rule, v.clause, v.grid_id, v.unit_id, v.value, v.limit) == ("community_max_planned", "三(一)1", "g1", "u1", 501, 500)
     homes, edges = _chain([100, 100], [100, 100], unit_type="community")
     [v] = _plan(homes, edges, ["g1", "g1"]).violations(["community_min_resident"])
     assert v.message == "网格 g1（u1）常住户 200，低于下限 250（三(一)1）(resident households 200 is below the floor 250)"
+    assert (v.unit_id, v.value, v.limit) == ("u1", 200, 250)
+
+
+def test_within_unit_and_contiguity_violations_field_by_field():
+    homes, edges = _chain([120, 120])
+    homes2, edges2 = _chain([120, 120], prefix="k", unit="u2")
+    both = pd.concat([homes, homes2], ignore_index=True)
+    plan = _plan(both, pd.concat([edges, edges2, pd.DataFrame({"home_a": ["h01"], "home_b": ["k00"]})]),
+                 ["a", "a", "a", "b"])
+    [v] = plan.violations(["within_unit"])
+    clause = load_policy().param("grid.within_unit").clause
+    assert (v.rule, v.clause, v.grid_id, v.unit_id, v.value, v.limit) == ("within_unit", clause, "a", "u1,u2", 2, 1)
+    assert v.message == f"网格 a 跨越 2 个村社 ['u1', 'u2']（{clause}）(grid spans several units)"
+    homes, edges = _chain([60, 60, 60])
+    [v] = _plan(homes, edges, ["a", "b", "a"]).violations(["contiguous"])
+    clause = load_policy().param("grid.contiguous").clause
+    assert (v.rule, v.clause, v.grid_id, v.unit_id, v.value, v.limit) == ("contiguous", clause, "a", "u1", 2, 1)
+    assert v.message == f"网格 a（u1）不连片，分成 2 块（{clause}）(grid is not contiguous: 2 pieces)"
