@@ -2,9 +2,10 @@
 
 A mutmut run takes hours; tests written while it runs, to kill the survivors it has reported so far, are not in
 its verdicts. For each survivor this applies the mutant to the source (``mutmut apply``), runs the test files of
-its module, records ``killed`` or ``survived`` in ``benchmarks/mutation/recheck.csv``, and restores the source
-from git. Run from the repository root on a clean working tree (it refuses otherwise: the restore is
-``git checkout``).
+its module, records ``killed`` or ``survived`` in ``benchmarks/mutation/recheck.csv``, and puts the module's
+source back as it was. Run from the repository root after ``mutmut run``; arguments restrict it to some
+modules (``recheck.py pay plan_rules``) and ``--out FILE`` writes elsewhere (to run shards side by side in copies
+of the tree, then concatenate).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ TESTS = {
     "pay": ["tests/test_pay.py", "tests/test_money_exact.py"],
     "grid_rules": ["tests/test_plan.py", "tests/test_oracles.py"],
     "plan_rules": ["tests/test_plan.py", "tests/test_oracles.py"],
-    "budget": ["tests/test_budget.py"],
+    "budget": ["tests/test_budget.py", "-k", "not cli"],  # the CLI tests print what these already check
     "assessment": ["tests/test_assessment.py", "tests/test_money_exact.py"],
     "policy": ["tests/test_policy.py", "tests/test_scenarios_exact.py"],
     "visits": ["tests/test_pay.py", "tests/test_workload.py", "tests/test_money_exact.py"],
@@ -39,26 +40,33 @@ def survivors() -> list[str]:
     return out
 
 
-def main() -> int:
-    dirty = subprocess.run(["git", "status", "--porcelain", "gridsim"], cwd=ROOT, capture_output=True, text=True).stdout
-    if dirty.strip():
-        print("gridsim/ has uncommitted changes; commit or stash them first", file=sys.stderr)
-        return 2
+def main(argv: list[str]) -> int:
+    out = HERE / "recheck.csv"
+    if "--out" in argv:
+        i = argv.index("--out")
+        out, argv = Path(argv[i + 1]), argv[:i] + argv[i + 2:]
+    modules = set(argv) or set(TESTS)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     rows = []
     for name in survivors():
         module = name.split(".")[1]
-        applied = subprocess.run([sys.executable, "-m", "mutmut", "apply", name], cwd=ROOT, capture_output=True)
-        if applied.returncode != 0:
-            status = "not applied"
-        else:
-            run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-                                  *TESTS[module]], cwd=ROOT, env=env, capture_output=True)
-            status = "survived" if run.returncode == 0 else "killed"
-        subprocess.run(["git", "checkout", "-q", "--", "gridsim"], cwd=ROOT, check=True)
+        if module not in modules:
+            continue
+        source = ROOT / "gridsim" / f"{module}.py"
+        pristine = source.read_bytes()
+        try:
+            applied = subprocess.run([sys.executable, "-m", "mutmut", "apply", name], cwd=ROOT, capture_output=True)
+            if applied.returncode != 0 or source.read_bytes() == pristine:
+                status = "not applied"
+            else:
+                run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-o",
+                                      "addopts=", *TESTS[module]], cwd=ROOT, env=env, capture_output=True)
+                status = "survived" if run.returncode == 0 else "killed"
+        finally:
+            source.write_bytes(pristine)
         rows.append({"mutant": name, "status": status})
-        print(f"{status:9s} {name}", flush=True)
-    with open(HERE / "recheck.csv", "w", newline="", encoding="utf-8") as f:
+        print(f"{status:11s} {name}", flush=True)
+    with open(out, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=["mutant", "status"])
         w.writeheader()
         w.writerows(rows)
@@ -66,4 +74,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))
