@@ -354,3 +354,13 @@ def test_a_plan_that_cannot_be_priced_is_refused_by_name(homes, graph, policy):
         f"  - 文件 file=住户登记表.xlsx, 字段 field=grid_id（网格编号）, 值 value='{b[0]}': "
         f"网格跨越多个村（社）{units}，经费无法归属到村（社）(grid spans several units; its money has no unit)")
     assert err.value.headline == "网格方案无法计价 (plan cannot be priced)"
+
+
+def test_bands_carry_the_workbooks_chinese_labels(result):
+    """The labels the workbook and fan charts print, item by item (Chinese first, English beside)."""
+    labels = dict(zip(result.bands["item"], result.bands["label"]))
+    assert labels["total"] == "合计 total"
+    assert labels["line:base_pay"] == "基础工资（扣分后）base pay after deductions"
+    assert labels["funder:district"] == "区级资金 district" and labels["funder:subdistrict"] == "街道资金 subdistrict"
+    assert set(result.bands["dimension"]) == {"total", "line", "funder", "unit", "unit_line"}
+    assert set(result.bands["freq"]) == {"month", "quarter", "year"}
