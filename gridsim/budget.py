@@ -278,7 +278,7 @@ def _money_series(costs, district) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return total, funder, total_by_unit
 
 
-def _bands(costs, district, periods, units, names, yearly_only: bool = False) -> pd.DataFrame:
+def _bands(costs, district, periods, units, names, yearly_only: bool) -> pd.DataFrame:
     """Percentiles over replicates of every total: per frequency, dimension and item (``yearly_only``: the
     yearly bands of total, lines, funders and units only)."""
     total, funder, total_by_unit = _money_series(costs, district)
