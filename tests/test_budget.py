@@ -364,3 +364,13 @@ def test_bands_carry_the_workbooks_chinese_labels(result):
     assert labels["funder:district"] == "区级资金 district" and labels["funder:subdistrict"] == "街道资金 subdistrict"
     assert set(result.bands["dimension"]) == {"total", "line", "funder", "unit", "unit_line"}
     assert set(result.bands["freq"]) == {"month", "quarter", "year"}
+
+
+def test_unit_line_bands_are_yearly_and_each_units_own(result):
+    """Per unit and cost line only the yearly band is kept (the workbook's 村社分项 sheet); each is that unit's line."""
+    ul = result.bands[result.bands["dimension"] == "unit_line"]
+    assert set(ul["freq"]) == {"year"} and len(ul) == len(result.units) * len(LINES)
+    for j, u in enumerate(result.units[:3]):
+        for k, line in enumerate(LINES):
+            row = ul[ul["item"] == f"unit_line:{u}/{line}"]
+            assert row["mean"].iat[0] == pytest.approx(result.costs[:, :, j, k].sum(axis=1).mean())
