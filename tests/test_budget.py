@@ -374,3 +374,11 @@ def test_unit_line_bands_are_yearly_and_each_units_own(result):
         for k, line in enumerate(LINES):
             row = ul[ul["item"] == f"unit_line:{u}/{line}"]
             assert row["mean"].iat[0] == pytest.approx(result.costs[:, :, j, k].sum(axis=1).mean())
+
+
+def test_bands_columns_are_the_documented_ones(result):
+    """freq, period, its first day (the fan charts' x), dimension, item, label, percentiles and mean."""
+    assert list(result.bands.columns) == ["freq", "period", "start", "dimension", "item", "label",
+                                          "p5", "p20", "p35", "p50", "p65", "p80", "p95", "mean"]
+    quarters = result.fan("total", "quarter")
+    assert [str(s.date()) for s in quarters["start"]] == ["2024-01-01", "2024-04-01", "2024-07-01", "2024-10-01"]
