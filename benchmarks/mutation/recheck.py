@@ -4,7 +4,7 @@ A mutmut run takes hours; tests written while it runs, to kill the survivors it 
 its verdicts. For each survivor this applies the mutant to the source (``mutmut apply``), runs the test files of
 its module, records ``killed`` or ``survived`` in ``benchmarks/mutation/recheck.csv``, and puts the module's
 source back as it was. Run from the repository root after ``mutmut run``; arguments restrict it to some
-modules (``recheck.py pay plan_rules``) and ``--out FILE`` writes elsewhere (to run shards side by side in copies
+modules (``recheck.py pay plan_rules``) or mutants (``recheck.py gridsim.budget.x__bands__mutmut_78``), and ``--out FILE`` writes elsewhere (to run shards side by side in copies
 of the tree, then concatenate).
 """
 
@@ -45,12 +45,13 @@ def main(argv: list[str]) -> int:
     if "--out" in argv:
         i = argv.index("--out")
         out, argv = Path(argv[i + 1]), argv[:i] + argv[i + 2:]
-    modules = set(argv) or set(TESTS)
+    names = {a for a in argv if "." in a}  # mutant names, e.g. gridsim.budget.x__bands__mutmut_78
+    modules = set(argv) - names or set(TESTS)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     rows = []
     for name in survivors():
         module = name.split(".")[1]
-        if module not in modules:
+        if module not in modules or (names and name not in names):
             continue
         source = ROOT / "gridsim" / f"{module}.py"
         pristine = source.read_bytes()
