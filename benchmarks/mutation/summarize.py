@@ -41,8 +41,9 @@ def main() -> int:
     lines = ["# Mutation score of the rule modules (mutmut)", "",
              "Written by `benchmarks/mutation/summarize.py` from the last `make mutate`. *checked*: mutants the run "
              "tested (killed, incl. timeouts, or survived); *not run*: mutants the run did not reach (time-boxed) "
-             "or that no selected test covers. A survivor is *killed on recheck* when a test written after the run "
-             "fails on it (`benchmarks/mutation/recheck.py` applies it and runs its module's tests), *equivalent* "
+             "or that no selected test covers. A survivor is *killed on recheck* when, applied alone, its module's "
+             "test files fail on it (`benchmarks/mutation/recheck.py`: tests written after the run, or tests "
+             "mutmut's per-function selection skipped), *equivalent* "
              "when it cannot change any result (reason in `equivalent.csv`). *Score* = (killed + killed on recheck) "
              "/ (checked − equivalent).", "",
              "| module | mutants | checked | killed | survived | killed on recheck | equivalent | still surviving "
