@@ -145,14 +145,20 @@ def test_knob_sweep_crosses_grid_count_changes():
     assert (t["total_p5"] <= t["total_p50"]).all() and (t["total_p50"] <= t["total_p95"]).all()
 
 
+def _village_and_cap_knob(seed):
+    """A small generated village without 五必访 households and a village-ceiling knob whose two values give
+    different grids."""
+    homes = village(np.random.default_rng(seed), "tv1", 5)
+    homes["key_households"] = 0
+    policy = load_policy()
+    return homes, policy, knob(policy, "grid.village.max_households", [150, 450])
+
+
 def test_knob_sweep_reads_and_fills_a_plan_cache(tmp_path):
     """With a plan cache a knob's re-partitions are stored, and a second sweep reads them: same table."""
     from gridsim.scenario_plan import stored_key
 
-    homes = village(np.random.default_rng(4), "tv1", 5)
-    homes["key_households"] = 0
-    policy = load_policy()
-    cap = knob(policy, "grid.village.max_households", [150, 450])
+    homes, policy, cap = _village_and_cap_knob(4)
     plain = knob_sweep(homes, None, policy, [cap], draws=30, seed=2, progress=False)
     first = knob_sweep(homes, None, policy, [cap], draws=30, seed=2, progress=False, plan_cache=str(tmp_path))
     stored = sorted(p for p in tmp_path.iterdir() if stored_key(p))
@@ -166,10 +172,7 @@ def test_knob_sweep_reads_and_fills_a_plan_cache(tmp_path):
 
 
 def test_knob_sweep_on_cluster_equals_one_process(cluster):
-    homes = village(np.random.default_rng(3), "tv1", 5)
-    homes["key_households"] = 0
-    policy = load_policy()
-    cap = knob(policy, "grid.village.max_households", [150, 450])
+    homes, policy, cap = _village_and_cap_knob(3)
     here = knob_sweep(homes, None, policy, [cap], draws=30, seed=2, progress=False)
     there = knob_sweep(homes, None, policy, [cap], draws=30, seed=2, client=cluster, progress=False)
     pd.testing.assert_frame_equal(here.table, there.table)

@@ -11,11 +11,12 @@ of the tree, then concatenate).
 from __future__ import annotations
 
 import csv
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from summarize import results  # this folder is on sys.path when the script runs
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
@@ -33,11 +34,8 @@ TESTS = {
 
 
 def survivors() -> list[str]:
-    out = []
-    for meta in sorted((ROOT / "mutants").rglob("*.py.meta")):
-        data = json.loads(meta.read_text(encoding="utf-8"))
-        out += [k for k, code in sorted(data.get("exit_code_by_key", {}).items()) if code == 0]
-    return out
+    """The mutants the last run saw survive (read as :func:`summarize.results` reads the run)."""
+    return [r["mutant"] for r in results() if r["status"] == "survived"]
 
 
 def main(argv: list[str]) -> int:

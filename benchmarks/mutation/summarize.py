@@ -22,13 +22,19 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
 
 
-def main() -> int:
+def results() -> list[dict]:
+    """One row per mutant of the last run: module, mutant, status (mutmut's ``mutants/<module>.meta``)."""
     rows = []
     for meta in sorted((ROOT / "mutants").rglob("*.py.meta")):
         module = str(meta.relative_to(ROOT / "mutants"))[:-len(".meta")]
         data = json.loads(meta.read_text(encoding="utf-8"))
         for key, code in sorted(data.get("exit_code_by_key", {}).items()):
             rows.append({"module": module, "mutant": key, "status": status_by_exit_code[code]})
+    return rows
+
+
+def main() -> int:
+    rows = results()
     if not rows:
         print("no mutmut results under mutants/: run `mutmut run` first", file=sys.stderr)
         return 1
