@@ -16,11 +16,12 @@ carry a clause and a quote for the rules that cite them, but no value to switch.
 from __future__ import annotations
 
 import datetime as _dt
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import yaml
@@ -29,6 +30,7 @@ from .errors import PolicyError
 from .paths import POLICY_DIR, SCENARIO_DIR
 
 RULES_FILE = POLICY_DIR / "rules.yaml"
+SCENARIO_READ = "@scenario"  # in a read log: the scenario itself (its id, overrides, description) was read
 ASSUMPTIONS_FILE = POLICY_DIR / "assumptions.yaml"
 BASELINE_ID = "baseline"
 
@@ -206,10 +208,48 @@ def _check_constraints(params: Mapping[str, Parameter], source: str) -> None:
                               f"下限不能高于上限 (a floor may not exceed its ceiling)")
 
 
+# The read log: while one is open (:func:`log_reads`), every parameter any Policy gives out is noted, and
+# :data:`SCENARIO_READ` when the scenario itself is read. ``gridsim report`` opens one around each page, so
+# that a page which read nothing that differs between two scenarios (and shows the same plan) can be shown
+# once for both (gridsim.report: pages shared by what they read). A list, not a set: logs may nest.
+_READ_LOGS: list[set[str]] = []
+
+
+def _note(*keys: str) -> None:
+    for log in _READ_LOGS:
+        log.update(keys)
+
+
+@contextmanager
+def log_reads() -> Iterator[set[str]]:
+    """``with log_reads() as keys:`` — the parameter keys read from any :class:`Policy` inside the block
+    (values, parameters, tables and comparisons with the baseline alike), plus :data:`SCENARIO_READ` if the
+    scenario was read. Reading :attr:`Policy.label` (a page's header) is not a read."""
+    log: set[str] = set()
+    _READ_LOGS.append(log)
+    try:
+        yield log
+    finally:  # by identity: two open logs may hold equal sets
+        _READ_LOGS[:] = [other for other in _READ_LOGS if other is not log]
+
+
+def open_page_log() -> None:
+    """Open the read log of one page that a kernel runs cell by cell (``gridsim report``), dropping any log a
+    failed page left open; :func:`close_page_log` ends it."""
+    _READ_LOGS.clear()
+    _READ_LOGS.append(set())
+
+
+def close_page_log() -> list[str]:
+    """The keys the page read since :func:`open_page_log`, sorted; the log is closed."""
+    return sorted(_READ_LOGS.pop()) if _READ_LOGS else []
+
+
 class Policy:
     """An immutable set of parameters: the baseline, or the baseline with a scenario's overrides.
 
     ``policy["grid.village.max_households"]`` gives a value; :meth:`param` gives its clause and unit.
+    Every read goes through :meth:`param` (or notes the keys it reads), so :func:`log_reads` sees it.
     """
 
     def __init__(
@@ -223,7 +263,7 @@ class Policy:
         self._params = MappingProxyType(dict(params))
         self.principles = MappingProxyType(dict(principles or {}))
         self._baseline = MappingProxyType(dict(baseline if baseline is not None else params))
-        self.scenario = scenario
+        self._scenario = scenario
         self.service_items = service_items
 
     def __getitem__(self, key: str) -> Any:
@@ -233,13 +273,27 @@ class Policy:
         return key in self._params
 
     def __repr__(self) -> str:
-        return f"Policy(scenario={self.scenario.id!r}, {len(self._params)} parameters)"
+        return f"Policy(scenario={self._scenario.id!r}, {len(self._params)} parameters)"
+
+    @property
+    def scenario(self) -> Scenario:
+        """The scenario this policy is (id, title, overrides): a read of the scenario itself."""
+        _note(SCENARIO_READ)
+        return self._scenario
+
+    @property
+    def label(self) -> str:
+        """``id — title``, for a page's header: names the scenario a page was made for without making the page
+        depend on it (not a read for :func:`log_reads`)."""
+        return f"{self._scenario.id} — {self._scenario.title}"
 
     def param(self, key: str) -> Parameter:
         try:
-            return self._params[key]
+            p = self._params[key]
         except KeyError:
             raise PolicyError(f"未知参数 (unknown parameter): {key}") from None
+        _note(key)
+        return p
 
     def keys(self) -> list[str]:
         return list(self._params)
@@ -252,28 +306,30 @@ class Policy:
 
     @property
     def id(self) -> str:
-        return self.scenario.id
+        return self.scenario.id  # a read of the scenario
 
     def with_overrides(self, overrides: Mapping[str, Any], *, scenario: Scenario | None = None) -> "Policy":
         """A new policy with ``overrides`` applied on top of this one; this one is unchanged."""
         source = scenario.source if scenario else "overrides"
-        params = dict(self._params)
+        params = dict(self._params)  # values not read here: the new policy notes what is read from it
         for key, value in overrides.items():
             if key not in params:
                 raise PolicyError(f"{source}: 未知参数 (unknown parameter) {key!r}")
             params[key] = replace(params[key], value=_check_value(params[key], value, source))
         _check_constraints(params, source)
+        own = self._scenario  # named in the new one's id; its values are noted when read from the new policy
         scen = scenario or Scenario(
-            id=f"{self.scenario.id}+custom",
-            title=f"{self.scenario.title}（自定义）",
+            id=f"{own.id}+custom",
+            title=f"{own.title}（自定义）",
             description="",
-            overrides=MappingProxyType({**self.scenario.overrides, **overrides}),
+            overrides=MappingProxyType({**own.overrides, **overrides}),
             source=source,
         )
         return Policy(params, scen, self.service_items, baseline=self._baseline, principles=self.principles)
 
     def overridden(self) -> dict[str, tuple[Any, Any]]:
         """Keys whose value differs from the baseline: ``{key: (baseline, current)}``."""
+        _note(*self._params)
         return {
             k: (self._baseline[k].value, p.value)
             for k, p in self._params.items()
@@ -284,7 +340,7 @@ class Policy:
         """All parameters as a DataFrame with Chinese headers, for reports and the workbook."""
         import pandas as pd
 
-        changed = self.overridden()
+        changed = self.overridden()  # notes every key
         rows = []
         for p in self._params.values():
             rows.append(

@@ -35,6 +35,12 @@ manifest lists it as ``shared``, linking to the host's copy (:func:`shared_resul
 prints which scenario it was made for. Running these two per scenario had cost more than all other pages
 together (``benchmarks/bench_report.py``).
 
+Pages shared by what they read (:class:`PageSharing`): a page whose metadata says ``gridsim.share: reads``
+(the data page 01 and the partition page 02) runs first for the host with a log of every policy parameter it
+reads (:func:`gridsim.policy.log_reads`); another scenario with the same plan whose values of those
+parameters are the host's links to the host's copy (``shared``) instead of making the same page again — most
+scenarios change pay or assessment only. A page that reads the scenario itself is never shared.
+
 Results stored by what they read (:mod:`gridsim.result_cache`, in ``out/.result-cache``, passed to the pages
 declaring ``result_cache``): the money simulation of a plan is made once per scenario — by the first of
 the summary, budget and assessment pages that asks, the others load it — and the analyses of 06 and 07 are
@@ -207,6 +213,77 @@ def shared_result(page: "_Page", host: str) -> NotebookResult:
                           f"for {host})", f"../{host}/{name}", f"../{host}/{page.src.stem}.html")
 
 
+def page_shares_by_reads(nb: nbformat.NotebookNode) -> bool:
+    """Does the page offer to be shown once for scenarios it cannot tell apart (metadata ``gridsim.share:
+    reads``)? Such a page promises to use its ``scenario`` parameter only through ``load_policy(scenario)``
+    (tests/test_report.py checks the shipped ones), so all it knows of the scenario is what it reads from
+    the Policy — which the read log records."""
+    return nb.metadata.get("gridsim", {}).get("share") == "reads"
+
+
+class PageSharing:
+    """Pages made once and linked from the scenarios that could not change them.
+
+    A scenario that changes, say, only the funding split has the baseline's plan and grid rules, so its
+    data page and partition page would be the baseline's, byte for byte but the header — and making them
+    again was most of the time of a report over all scenarios. A page that offers it
+    (:func:`page_shares_by_reads`) runs first for the host scenario (:func:`report_host`) with a log of the
+    policy parameters it reads (:func:`gridsim.policy.log_reads`); the same page of another scenario is
+    then shown as the host's (``shared``) only when that scenario has the host's plan (and today's map) and
+    every parameter the host's page read has the same value in it; if the page read the scenario itself,
+    failed, or anything differs, it runs on its own. The pages of other scenarios wait (``held``) until the
+    host's page is done.
+    """
+
+    def __init__(self, host: str, policies: Mapping[str, Any], plan_ids: Mapping[str, str | None],
+                 stems: Iterable[str]) -> None:
+        self.host, self.policies, self.plan_ids = host, dict(policies), dict(plan_ids)
+        self.stems = set(stems)
+        self.held: dict[str, list[_Page]] = {stem: [] for stem in self.stems}
+        self.made: dict[str, tuple[NotebookResult | None, list[str] | None]] = {}
+
+    def waits(self, page: "_Page") -> bool:
+        """Does this page wait for the host's copy (it is another scenario's page that may be shared)?"""
+        return page.src.stem in self.stems and page.scenario != self.host
+
+    def hold(self, page: "_Page") -> None:
+        self.held[page.src.stem].append(page)
+
+    def difference(self, scenario: str, stem: str) -> str | None:
+        """Why ``scenario``'s copy of page ``stem`` cannot be the host's (None: it can)."""
+        from .policy import SCENARIO_READ
+
+        made, reads = self.made.get(stem, (None, None))
+        if made is None or made.status != "ok" or reads is None:
+            return "本情景的页面未完成 (the host's page did not finish)"
+        if self.plan_ids.get(scenario) != self.plan_ids.get(self.host):
+            return "网格方案不同 (another plan)"
+        if SCENARIO_READ in reads:
+            return "页面读取了情景本身 (the page reads the scenario itself)"
+        mine, theirs = self.policies[scenario], self.policies[self.host]
+        changed = [k for k in reads if mine.param(k).value != theirs.param(k).value]
+        return f"参数不同 (parameters differ): {changed}" if changed else None
+
+    def release(self, host_page: "_Page", result: NotebookResult,
+                reads: list[str] | None) -> tuple[list[NotebookResult], list["_Page"]]:
+        """The host's page is done: (results of the held pages now shared, held pages that must run)."""
+        stem = host_page.src.stem
+        self.made[stem] = (result, reads)
+        shared, run = [], []
+        for page in self.held.pop(stem, []):
+            if self.difference(page.scenario, stem) is None:
+                for stale in (page.scen_dir / page.src.name, (page.scen_dir / page.src.name).with_suffix(".html")):
+                    stale.unlink(missing_ok=True)  # never leave an earlier run's page looking current
+                shared.append(NotebookResult(
+                    page.scenario, stem, page.title, "shared", 0.0,
+                    f"与 {self.host} 相同：同一网格方案，本页读取的 {len(reads)} 个参数取值相同 (the same as "
+                    f"{self.host}'s page: the same plan, and the {len(reads)} parameters it reads are equal)",
+                    f"../{self.host}/{page.src.name}", f"../{self.host}/{stem}.html", result.plan_id, result.today_id))
+            else:
+                run.append(page)
+        return shared, run
+
+
 def page_needs(nb: nbformat.NotebookNode) -> list[str]:
     """What a page needs beyond a homes register (notebook metadata ``gridsim.needs``: current | cases | units)."""
     return list(nb.metadata.get("gridsim", {}).get("needs", []))
@@ -241,6 +318,22 @@ _RESET = ("%reset -f\n__spec__ = __loader__ = __package__ = None\nimport os as _
           "    _sys.modules['matplotlib.pyplot'].close('all')\ndel _sys\n")
 
 
+# Around each page's own cells: a log of the policy parameters the page reads (gridsim.policy.log_reads), printed
+# by the last hidden cell after a marker and taken out of the stored page (PageSharing decides with it).
+READS_MARK = "gridsim-page-reads:"
+_LOG_OPEN = "import gridsim.policy as _gp\n_gp.open_page_log()\ndel _gp\n"
+_LOG_CLOSE = ("import gridsim.policy as _gp, json as _js\nprint({mark!r} + _js.dumps(_gp.close_page_log()))\n"
+              "del _gp, _js\n").format(mark=READS_MARK)
+
+
+def _logged_reads(cell) -> list[str] | None:
+    for out in cell.get("outputs", []):
+        for line in out.get("text", "").splitlines():
+            if line.startswith(READS_MARK):
+                return json.loads(line[len(READS_MARK):])
+    return None
+
+
 class WarmKernel:
     """One Python kernel that runs page after page: started once, its imports kept, its namespace reset.
 
@@ -253,8 +346,10 @@ class WarmKernel:
     def __init__(self) -> None:
         self.km = None
 
-    def run(self, src: Path, dst: Path, parameters: Mapping[str, Any], timeout: float) -> tuple[str, str]:
-        """Execute ``src`` with ``parameters`` injected (as papermill does) into ``dst``; (status, message)."""
+    def run(self, src: Path, dst: Path, parameters: Mapping[str, Any],
+            timeout: float) -> tuple[str, str, list[str] | None]:
+        """Execute ``src`` with ``parameters`` injected (as papermill does) into ``dst``; (status, message,
+        the policy keys the page read — None unless it ran to the end)."""
         from jupyter_client.manager import AsyncKernelManager
         from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -264,7 +359,8 @@ class WarmKernel:
 
         dst.parent.mkdir(parents=True, exist_ok=True)
         nb = parameterize_notebook(load_notebook_node(str(src)), dict(parameters))
-        nb.cells.insert(0, new_code_cell(_RESET.format(cwd=str(dst.parent))))
+        nb.cells[:0] = [new_code_cell(_RESET.format(cwd=str(dst.parent))), new_code_cell(_LOG_OPEN)]
+        nb.cells.append(new_code_cell(_LOG_CLOSE))
         if self.km is None:
             self.km = AsyncKernelManager(kernel_name="python3")
         deadline = time.monotonic() + timeout
@@ -290,11 +386,12 @@ class WarmKernel:
                 client.kc.stop_channels()
         if status == "timeout" or message.startswith("内核"):
             self.close()  # a kernel that timed out may still be busy; the next page gets a fresh one
-        del nb.cells[0]
+        reads = _logged_reads(nb.cells[-1]) if status == "ok" else None
+        del nb.cells[-1], nb.cells[:2]
         nbformat.write(nb, dst)
         if status == "failed" and not message:
             message = _first_error(nb) or "失败 (failed)"
-        return status, message
+        return status, message, reads
 
     def close(self) -> None:
         """Shut the kernel down (a later page starts a new one)."""
@@ -402,31 +499,28 @@ def _finish(page: _Page, status: str, message: str, seconds: float, html_future)
                           dst.name if dst.exists() else "", html_name, *ids)
 
 
-def _lane(pages: "queue.Queue[_Page]", extra: Mapping[str, Any], timeout: float, html_pool, done) -> None:
-    """Take pages off the shared queue and run them one after another in one warm kernel.
+def _lane(pages: "queue.Queue[_Page | None]", extra: Mapping[str, Any], timeout: float, html_pool, done) -> None:
+    """Take pages off the shared queue and run them one after another in one warm kernel, until a ``None``.
 
     The HTML of each page is made in ``html_pool`` (cutting the font is CPU-bound Python that would queue
     behind the runner's threads) while this lane already runs the next page; ``done(page, status,
-    message, seconds, future)`` is called for each page."""
+    message, seconds, future, reads)`` is called for each page."""
     kernel = WarmKernel()
     try:
-        while True:
-            try:
-                page = pages.get_nowait()
-            except queue.Empty:
-                return
+        while (page := pages.get()) is not None:
             dst = page.scen_dir / page.src.name
             start = time.perf_counter()
+            reads = None
             try:
-                status, message = kernel.run(page.src, dst, _parameters_for(page.src, page.scenario, page.scen_dir,
-                                                                            extra), timeout)
+                status, message, reads = kernel.run(page.src, dst, _parameters_for(page.src, page.scenario,
+                                                                                  page.scen_dir, extra), timeout)
             except Exception as exc:  # any runner failure is this page's failure; the others still run
                 status, message = "failed", f"{type(exc).__name__}: {exc}"
                 kernel.close()
             seconds = time.perf_counter() - start
             future = (html_pool.submit(_converted, dst, page.title, str(extra.get("result_cache") or ""))
                       if dst.exists() else None)
-            done(page, status, message, seconds, future)
+            done(page, status, message, seconds, future, reads)
     finally:
         kernel.close()
 
@@ -699,6 +793,8 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
                                              has_units=not inputs.units_drawn)
     host = report_host([s.id for s in scen_objs])
     scopes = {src.stem: page_scope(nbformat.read(src, as_version=4)) for src in paths}
+    sharing = PageSharing(host, dict(zip(names, policies)), {sid: info.get("plan_id") for sid, info in plans.items()},
+                          [src.stem for src in paths if page_shares_by_reads(nbformat.read(src, as_version=4))])
     results: list[NotebookResult] = []
     pages: list[_Page] = []
     for scen in scen_objs:
@@ -713,13 +809,16 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
             else:
                 pages.append(page)
     jobs = max(1, min(jobs or _default_jobs(), len(pages) or 1))
-    # Longest first (by the last run's times; unknown ones first of all, pages across scenarios — the longest
-    # — before the others), so the lanes finish together.
+    # The host's pages first (other scenarios may share them: PageSharing), then longest first (by the last
+    # run's times; unknown ones first of all, pages across scenarios — the longest — before the others), so
+    # the lanes finish together. Pages another scenario may share wait, held, until the host's copy is done.
     last = {(scen.id, nb): sec for scen in scen_objs for nb, sec in _previous_seconds(out_dir / scen.id).items()}
-    pages.sort(key=lambda p: (-last.get((p.scenario, p.src.stem), float("inf")), scopes[p.src.stem] != "report"))
-    todo: queue.Queue[_Page] = queue.Queue()
+    pages.sort(key=lambda p: (p.scenario != host, -last.get((p.scenario, p.src.stem), float("inf")),
+                              scopes[p.src.stem] != "report"))
+    todo: queue.Queue[_Page | None] = queue.Queue()
     for page in pages:
-        todo.put(page)
+        sharing.hold(page) if sharing.waits(page) else todo.put(page)
+    remaining = [len(pages)]  # pages not yet run or shared; at 0 every lane is told to stop
     lock = threading.Lock()
     spawn = multiprocessing.get_context("spawn")  # no fork of a threaded process
     with ProcessPoolExecutor(jobs, mp_context=spawn) as html_pool, \
@@ -733,12 +832,34 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
                 line = f"{res.scenario}/{res.notebook}: {_STATUS_ZH.get(res.status, res.status)} {res.seconds:.1f} s"
                 bar.write(line + (f" — {res.message}" if res.message else "")) if progress else None
 
-        def done(page, status, message, seconds, future) -> None:
-            if future is None:
-                record(_finish(page, status, message, seconds, None))
-            else:
-                future.add_done_callback(lambda f: record(_finish(page, status, message, seconds, f)))
+        def finished(n: int) -> None:
+            with lock:
+                remaining[0] -= n
+                if remaining[0] == 0:
+                    for _ in range(jobs):
+                        todo.put(None)
 
+        def done(page, status, message, seconds, future, reads) -> None:
+            shared: list[NotebookResult] = []
+            try:
+                if page.scenario == host and page.src.stem in sharing.stems:
+                    dst = page.scen_dir / page.src.name
+                    ids = printed_plan_ids(dst) if dst.exists() else ("", "")
+                    made = NotebookResult(page.scenario, page.src.stem, page.title, status, 0.0, message, "", "", *ids)
+                    with lock:
+                        shared, run = sharing.release(page, made, reads)
+                    for res in shared:
+                        record(res)
+                    for held in run:
+                        todo.put(held)
+                if future is None:
+                    record(_finish(page, status, message, seconds, None))
+                else:
+                    future.add_done_callback(lambda f: record(_finish(page, status, message, seconds, f)))
+            finally:
+                finished(1 + len(shared))  # even if recording failed, the lanes must learn when all is done
+
+        finished(0)  # nothing to run at all: the lanes stop at once
         with ThreadPoolExecutor(max_workers=jobs) as lanes:
             for fut in [lanes.submit(_lane, todo, extra, timeout, html_pool, done) for _ in range(jobs)]:
                 fut.result()

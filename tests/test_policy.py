@@ -138,3 +138,27 @@ def test_policy_table_has_chinese_headers():
     assert "条款 clause" in t.columns
     row = t.set_index("参数 key").loc["grid.community.max_planned_households"]
     assert row["取值 value"] == "400" and row["基线值 baseline"] == "500"
+
+
+def test_the_read_log_sees_every_way_a_value_is_read():
+    from gridsim.policy import SCENARIO_READ, log_reads
+
+    pol = load_policy("community_cap_400")
+    with log_reads() as outer:
+        with log_reads() as inner:
+            pol["grid.community.max_planned_households"]
+            pol.param("funding.district_share")
+            assert pol.label.startswith("community_cap_400 — ")  # a header, not a read
+        assert inner == {"grid.community.max_planned_households", "funding.district_share"}
+        pol.scenario  # the scenario itself
+        derived = pol.with_overrides({"funding.district_share": 0.3})
+        derived["pay.base.yuan_per_100_households_month"]
+    assert inner == {"grid.community.max_planned_households", "funding.district_share"}  # closed with its block
+    assert outer == inner | {SCENARIO_READ, "pay.base.yuan_per_100_households_month"}
+    with log_reads() as everything:
+        pol.overridden()
+    assert everything == set(pol.keys())
+    with log_reads() as table:
+        pol.table()
+    assert table == set(pol.keys())
+    pol["grid.community.max_planned_households"]  # no log open: nothing noted, nothing fails

@@ -309,3 +309,77 @@ def test_report_defaults_only_lower_a_pages_own_default(tmp_path):
     assert "draws 30" in outputs_text(out / "baseline" / "02_few.ipynb")  # never raised by the report default
     report.run_reports(["baseline"], out, notebook_dir=d, progress=False, parameters={"draws": 700})
     assert "draws 700" in outputs_text(out / "baseline" / "02_few.ipynb")  # what the user asks for wins
+
+
+def _shareable(path):
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["gridsim"] = {"share": "reads"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_page_is_shared_only_with_scenarios_that_give_it_the_same_values(tmp_path):
+    d = tmp_path / "nbs"
+    d.mkdir()
+    load = "from gridsim.policy import load_policy\npolicy = load_policy(scenario)\nprint('情景', policy.label)\n"
+    _shareable(write_notebook(d / "01_cap.ipynb", load + "print('cap', policy['grid.community.max_planned_households'])"))
+    _shareable(write_notebook(d / "02_whole.ipynb", load + "print('overrides', dict(policy.scenario.overrides))"))
+    _shareable(write_notebook(d / "03_table.ipynb", load + "print(len(policy.table()))"))
+    write_notebook(d / "04_own.ipynb", load + "print('cap', policy['grid.community.max_planned_households'])")
+    out = tmp_path / "out"
+    scenarios = ["pay_per_full_100", "baseline", "community_cap_400"]
+    summary = report.run_reports(scenarios, out, notebook_dir=d, progress=False, jobs=2)
+    status = {(r.scenario, r.notebook): r.status for r in summary.results}
+    assert all(r.ok for r in summary.results), summary.results
+    # the cap page reads one parameter: the scenario that leaves it alone shows the baseline's page
+    assert status[("baseline", "01_cap")] == "ok" and status[("pay_per_full_100", "01_cap")] == "shared"
+    assert status[("community_cap_400", "01_cap")] == "ok"
+    assert "cap 400" in outputs_text(out / "community_cap_400" / "01_cap.ipynb")
+    shared = next(r for r in summary.results if (r.scenario, r.notebook) == ("pay_per_full_100", "01_cap"))
+    assert shared.html == "../baseline/01_cap.html" and "1 个参数" in shared.message
+    assert not (out / "pay_per_full_100" / "01_cap.ipynb").exists()
+    # a page that reads the scenario itself, or every parameter, is never shared; nor one that did not offer it
+    for stem in ("02_whole", "03_table", "04_own"):
+        assert status[("pay_per_full_100", stem)] == "ok" and status[("community_cap_400", stem)] == "ok", stem
+    assert "pay_per_full_100" in outputs_text(out / "pay_per_full_100" / "02_whole.ipynb")
+    # the log cells the runner adds are not part of the stored page
+    cells = nbformat.read(out / "baseline" / "01_cap.ipynb", as_version=4).cells
+    assert not any(report.READS_MARK in c.get("source", "") or report.READS_MARK in outputs_text_cell(c) for c in cells)
+    manifest = json.loads((out / "pay_per_full_100" / "manifest.json").read_text(encoding="utf-8"))
+    assert {n["notebook"]: n["status"] for n in manifest["notebooks"]}["01_cap"] == "shared"
+
+
+def outputs_text_cell(cell):
+    return "".join(o.get("text", "") for o in cell.get("outputs", []))
+
+
+def test_a_page_that_failed_for_the_host_runs_for_every_scenario(tmp_path):
+    d = tmp_path / "nbs"
+    d.mkdir()
+    _shareable(write_notebook(d / "01_flaky.ipynb", "if scenario == 'baseline':\n    raise ValueError('只在基线失败')\n"
+                                                    "print('ran', scenario)"))
+    out = tmp_path / "out"
+    summary = report.run_reports(["baseline", "pay_per_full_100"], out, notebook_dir=d, progress=False, jobs=1)
+    status = {(r.scenario, r.notebook): r.status for r in summary.results}
+    assert status == {("baseline", "01_flaky"): "failed", ("pay_per_full_100", "01_flaky"): "ok"}
+
+
+def test_shared_pages_use_their_scenario_only_through_the_policy():
+    """A page offering to be shared (gridsim.share: reads) may know its scenario only through the Policy, whose
+    reads are logged: its `scenario` parameter appears only in `load_policy(scenario)`."""
+    from gridsim.paths import NOTEBOOK_DIR
+
+    offered = [p for p in sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+               if report.page_shares_by_reads(nbformat.read(p, as_version=4))]
+    assert {p.stem for p in offered} >= {"01_data", "02_partition"}
+    for path in offered:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type != "code" or "parameters" in cell.metadata.get("tags", []):
+                continue
+            tree = ast.parse("\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith("%")))
+            calls = {id(node.args[0]) for node in ast.walk(tree) if isinstance(node, ast.Call)
+                     and getattr(node.func, "id", "") == "load_policy" and node.args}
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Name) and node.id == "scenario":
+                    assert id(node) in calls, f"{path.name}: uses `scenario` outside load_policy(scenario)"

@@ -90,9 +90,10 @@ def _report(args) -> int:
     check_outputs([out / "index.html"], [v for k, v in inputs.items() if v and k.endswith("_path")])
     summary = report.run_reports(scenarios, out, notebooks=args.notebook, parameters=parameters,
                                  timeout=timeout, jobs=args.jobs, progress=not args.no_progress)
-    ok = sum(r.status == "ok" for r in summary.results)
-    print(f"完成 (done): {ok}/{len(summary.results)} 个笔记本成功 (notebooks ok), 用时 (time) {summary.seconds:.1f} s; "
-          f"目录 (index): {summary.index}")
+    ran = sum(r.status == "ok" for r in summary.results)
+    shared = sum(r.status == "shared" for r in summary.results)
+    print(f"完成 (done): {ran + shared}/{len(summary.results)} 个页面成功 (pages ok: {ran} 运行 run, {shared} 共用 "
+          f"shared), 用时 (time) {summary.seconds:.1f} s; 目录 (index): {summary.index}")
     for r in summary.results:
         print(f"  {r.scenario}/{r.notebook}: {r.status} {r.seconds:.1f} s" + (f" — {r.message}" if r.message else ""))
     return 1 if summary.failed else 0
