@@ -768,6 +768,8 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
     out_dir = Path(out_dir).resolve()
     extra = dict(parameters or {})  # REPORT_DEFAULTS are applied per page (_parameters_for)
     extra.setdefault("time_limit", DEFAULT_TIME_LIMIT_S)  # the same limit on every page, so the plan keys agree
+    # the lanes already fill the cores: a page's own Dask cluster (07) would only add its start-up and imports
+    extra.setdefault("in_process", True)
     extra.setdefault("plan_cache", str(out_dir / PLAN_CACHE))  # other plans a page needs (variants, readings)
     extra.setdefault("result_cache", str(out_dir / RESULT_CACHE))  # money once per scenario; 06/07 once per inputs
     for scen in scen_objs:

@@ -270,3 +270,21 @@ def test_remembered_tours_are_the_tours():
     moved = xy.copy()
     moved[0] += 350.0
     assert tour_length(moved) == (heuristic_tour(moved), "heuristic") != first
+
+
+def test_greedy_cycle_is_networkx_greedy_tsp():
+    import networkx as nx
+    from networkx.algorithms.approximation import greedy_tsp
+
+    from gridsim.workload import greedy_cycle
+
+    rng = np.random.default_rng(7)
+    for trial in range(60):
+        n = int(rng.integers(4, 60))
+        if trial % 3 == 0:  # on a lattice: many equal distances, where the tie rule decides
+            pts = np.stack(np.divmod(rng.permutation(n * 2)[:n], 7), axis=1).astype(float) * 25.0
+        else:
+            pts = rng.uniform(0, 800, size=(n, 2)).round(int(rng.integers(0, 3)))
+        pts = np.unique(pts, axis=0)
+        d = np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))
+        assert greedy_cycle(d) == greedy_tsp(nx.from_numpy_array(d), source=0), trial
