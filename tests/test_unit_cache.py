@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import shutil
+import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -16,6 +19,7 @@ from gridsim.graph import build_graph
 from gridsim.partition import Effort, partition
 from gridsim.partition.instances import community, village
 from gridsim.partition.problem import unit_problems
+from gridsim.partition.unit_cache import Claims
 from gridsim.policy import load_policy
 from gridsim.scenario_plan import UNIT_CACHE, fingerprint, scenario_plan
 
@@ -214,3 +218,45 @@ def test_solution_that_does_not_fit_the_unit_is_a_miss(homes, tmp_path):
     assert unit_cache.lookup(tmp_path, key, prob) is None
     assert not unit_cache.store(tmp_path, key, dataclasses.replace(sol, hit_deadline=True))
     assert unit_cache.lookup(tmp_path, "f" * 64, prob) is None
+
+
+def _hold_while_solving(shared, key, store_from=None):
+    """Another run's claim on unit ``key`` in ``shared``: held until the run under test has stored its
+    other three units (so it must wait for this one), then the unit is stored (from ``store_from``) or not,
+    and the claim released."""
+    holder = Claims(shared)
+    assert holder.take(key)
+
+    def finish():
+        end = time.monotonic() + 60
+        while len(list(shared.glob("*.pkl"))) < 3 and time.monotonic() < end:
+            time.sleep(0.02)
+        if store_from is not None:
+            shutil.copy(store_from, shared / store_from.name)
+        holder.release(key)
+
+    thread = threading.Thread(target=finish)
+    thread.start()
+    return thread
+
+
+def test_a_unit_another_run_is_solving_is_waited_for_and_read(homes, tmp_path):
+    plain = partition(homes, seed=5, effort=FAST, unit_cache=tmp_path / "elsewhere")
+    made = sorted((tmp_path / "elsewhere").glob("*.pkl"))[0]
+    shared = tmp_path / "shared"
+    thread = _hold_while_solving(shared, made.stem, store_from=made)
+    got = partition(homes, seed=5, effort=FAST, unit_cache=shared, workers=1)
+    thread.join()
+    assert got.units_cached == 1  # the other three were solved here while the fourth was held
+    _same(plain, got)
+
+
+def test_a_unit_the_other_run_did_not_store_is_solved_after_waiting(homes, tmp_path):
+    plain = partition(homes, seed=5, effort=FAST, unit_cache=tmp_path / "elsewhere")
+    made = sorted((tmp_path / "elsewhere").glob("*.pkl"))[0]
+    shared = tmp_path / "shared"
+    thread = _hold_while_solving(shared, made.stem)  # e.g. its deadline cut it short: nothing stored
+    got = partition(homes, seed=5, effort=FAST, unit_cache=shared, workers=1)
+    thread.join()
+    assert got.units_cached == 0 and (shared / made.name).is_file()
+    _same(plain, got)

@@ -19,6 +19,7 @@ from ..policy import Policy, load_policy
 from .bounds import Diagnosis
 from .problem import unit_problems
 from .solve import Effort, UnitSolution, solve_unit
+from .unit_cache import Claims
 from .unit_cache import lookup as cache_lookup
 from .unit_cache import store as cache_store
 from .unit_cache import unit_key
@@ -117,28 +118,7 @@ def partition(homes: pd.DataFrame, graph: HomeGraph | None = None, *, policy: Po
     deadline = None if time_limit is None else t0 + float(time_limit)
     effort = effort or Effort()
     jobs = [(p, mode, s, _grids_for(p.unit_id, grids), effort, deadline) for p, s in zip(probs, seqs)]
-    keys = [unit_key(*job[:5]) for job in jobs] if unit_cache else []
-    sols: list[UnitSolution | None] = [None] * len(jobs)
-    for i, key in enumerate(keys):
-        t1 = time.monotonic()
-        found = cache_lookup(unit_cache, key, jobs[i][0])
-        if found is not None:
-            sols[i] = replace(found, seconds=time.monotonic() - t1)  # the time this run spent on the unit
-    cached = [s is not None for s in sols]
-    todo = [i for i in range(len(jobs)) if sols[i] is None]
-    if workers is None:
-        workers = (os.cpu_count() or 1) if sum(jobs[i][0].n for i in todo) >= POOL_MIN_HOMES else 1
-    workers = max(1, min(int(workers), len(todo)))
-    if workers > 1:
-        order = sorted(todo, key=lambda i: -jobs[i][0].n)  # big units first
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for i, sol in zip(order, pool.map(_solve, [jobs[i] for i in order])):
-                sols[i] = sol
-    else:
-        for i in todo:
-            sols[i] = _solve(jobs[i])
-    for i in todo if unit_cache else []:
-        cache_store(unit_cache, keys[i], sols[i])
+    sols, cached = _solutions(jobs, workers, unit_cache)
     assignment = _grid_ids(probs, sols, reference, graph.n)
     plan = Plan(homes, graph, assignment, policy)
     hours = _hours(plan, policy)
@@ -147,6 +127,68 @@ def partition(homes: pd.DataFrame, graph: HomeGraph | None = None, *, policy: Po
     diags = [d for s in sols for d in s.diagnoses] + _workload_diagnoses(plan, hours, sols, probs)
     return PartitionResult(plan, units, diags, mode, seed, time.monotonic() - t0,
                            any(s.hit_deadline for s in sols), current, sum(cached))
+
+
+def _solutions(jobs: list, workers: int | None, unit_cache: str | Path) -> tuple[list[UnitSolution], list[bool]]:
+    """Each job's unit solution, and whether it came from the unit cache (``unit_cache``, :mod:`.unit_cache`).
+
+    With a cache: stored units are read; the others are claimed (:class:`.unit_cache.Claims`), solved on
+    ``workers`` processes and stored; a unit another process is solving at the same time is waited for
+    and read (or solved here if that process did not store it, e.g. its deadline cut it short)."""
+    keys = [unit_key(*job[:5]) for job in jobs] if unit_cache else []
+    sols: list[UnitSolution | None] = [None] * len(jobs)
+    claims = Claims(unit_cache) if unit_cache else None
+
+    def read(i: int) -> bool:
+        t1 = time.monotonic()
+        found = cache_lookup(unit_cache, keys[i], jobs[i][0])
+        if found is not None:
+            sols[i] = replace(found, seconds=time.monotonic() - t1)  # the time this run spent on the unit
+        return found is not None
+
+    mine, theirs = [], []
+    for i in range(len(jobs)):
+        if claims is None:
+            mine.append(i)
+        elif not read(i):
+            if not claims.take(keys[i]):
+                theirs.append(i)
+            elif read(i):  # stored by another process between the look and the claim
+                claims.release(keys[i])
+            else:
+                mine.append(i)
+    solved = set(mine)
+    try:
+        for i, sol in zip(mine, _solve_all([jobs[i] for i in mine], workers)):
+            sols[i] = sol
+            if claims is not None:
+                cache_store(unit_cache, keys[i], sol)
+                claims.release(keys[i])
+        for i in theirs:
+            claims.wait(keys[i])
+            if not read(i):
+                sols[i] = _solve(jobs[i])
+                solved.add(i)
+                cache_store(unit_cache, keys[i], sols[i])
+            claims.release(keys[i])
+    finally:
+        if claims is not None:
+            claims.release_all()
+    return sols, [i not in solved for i in range(len(jobs))]
+
+
+def _solve_all(jobs: list, workers: int | None) -> list[UnitSolution]:
+    """:func:`_solve` of each job, on ``workers`` processes (default: all cores when the units have
+    ``POOL_MIN_HOMES`` homes or more), big units first; the same solutions on any number of processes."""
+    if workers is None:
+        workers = (os.cpu_count() or 1) if sum(job[0].n for job in jobs) >= POOL_MIN_HOMES else 1
+    workers = max(1, min(int(workers), len(jobs)))
+    if workers == 1:
+        return [_solve(job) for job in jobs]
+    order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].n)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        done = dict(zip(order, pool.map(_solve, [jobs[i] for i in order])))
+    return [done[i] for i in range(len(jobs))]
 
 
 def _pin_mask(homes: pd.DataFrame, pinned, mode: str, reference) -> np.ndarray | None:

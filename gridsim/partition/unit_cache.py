@@ -21,8 +21,12 @@ short, which the solution reports (``hit_deadline``); such a solution depends on
 
 Writes go to a temporary file renamed into place (``os.replace``), so two report lanes sharing the folder
 never read half a file; a file that cannot be read, or holds another key or a solution of the wrong shape,
-is a miss (the unit is solved again and the file overwritten). Like any pickle, the folder is to be read
-only when one trusts it (the report writes it itself).
+is a miss (the unit is solved again and the file overwritten); a folder that cannot be written only loses
+the saving. Two runs that miss the same unit at once (the report partitions several scenarios in parallel
+processes, and the baseline and ``village_registered_households`` share every community) would both
+solve it: :class:`Claims` lets the first take the unit (an exclusive ``flock`` on ``<key>.lock``), and
+the second solves its other units first and then waits for that one and reads it. Like any pickle, the
+folder is to be read only when one trusts it (the report writes it itself).
 """
 
 from __future__ import annotations
@@ -37,6 +41,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; runs sharing a folder may then solve a unit twice (still correct)
+    fcntl = None
 
 from ..result_cache import code_digest
 from .problem import UnitProblem
@@ -140,16 +149,69 @@ def store(folder: str | Path, key: str, sol: UnitSolution) -> bool:
     if sol.hit_deadline:
         return False
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}-", suffix=".tmp", dir=folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}-", suffix=".tmp", dir=folder)
+    except OSError:  # a folder that cannot be written: the plan is made all the same, only not stored
+        return False
     try:
         with os.fdopen(fd, "wb") as fh:
             pickle.dump((key, sol), fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, _path(folder, key))
+    except OSError:
+        return False
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return True
 
 
-__all__ = ["unit_key", "lookup", "store", "digest", "FORMAT"]
+class Claims:
+    """Exclusive claims on units about to be solved, so two processes sharing the folder do not solve the
+    same unit at once. :meth:`take` claims a unit if no one else holds it; :meth:`wait` blocks until the
+    holder is done (then the unit is usually stored); :meth:`release` lets go. Lock files stay (removing
+    them would let two processes lock two different files of one name)."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.held: dict[str, Any] = {}
+
+    def _lock(self, key: str, block: bool) -> bool:
+        if fcntl is None:
+            return True
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fh = open(self.folder / f"{key}.lock", "a+b")
+        except OSError:
+            return True  # no lock to be had (a folder that cannot be written): solve without one
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX if block else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            return False
+        except OSError:
+            fh.close()
+            return True
+        self.held[key] = fh
+        return True
+
+    def take(self, key: str) -> bool:
+        """Claim the unit of ``key`` unless another process holds it (False then)."""
+        return self._lock(key, block=False)
+
+    def wait(self, key: str) -> None:
+        """Claim the unit of ``key``, waiting for whoever holds it."""
+        self._lock(key, block=True)
+
+    def release(self, key: str) -> None:
+        fh = self.held.pop(key, None)
+        if fh is not None:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+
+    def release_all(self) -> None:
+        for key in list(self.held):
+            self.release(key)
+
+
+__all__ = ["unit_key", "lookup", "store", "Claims", "digest", "FORMAT"]
