@@ -54,7 +54,7 @@ def _cached(result) -> set[str]:
 
 def test_cold_and_warm_cache_give_the_plan_made_without_it(homes, tmp_path):
     plain = partition(homes, seed=5, effort=FAST)
-    cold = partition(homes, seed=5, effort=FAST, unit_cache=tmp_path)
+    cold = partition(homes, seed=5, effort=FAST, unit_cache=tmp_path, workers=2)  # solved in a process pool
     warm = partition(homes, seed=5, effort=FAST, unit_cache=tmp_path)
     assert len(plain.diagnoses) >= 1  # the village with an unsplittable group is diagnosed, from the cache too
     _same(plain, cold)

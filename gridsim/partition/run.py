@@ -159,7 +159,7 @@ def _solutions(jobs: list, workers: int | None, unit_cache: str | Path) -> tuple
                 mine.append(i)
     solved = set(mine)
     try:
-        for i, sol in zip(mine, _solve_all([jobs[i] for i in mine], workers)):
+        for i, sol in _solve_each(jobs, mine, workers):  # each stored and let go as soon as it is solved
             sols[i] = sol
             if claims is not None:
                 cache_store(unit_cache, keys[i], sol)
@@ -177,18 +177,20 @@ def _solutions(jobs: list, workers: int | None, unit_cache: str | Path) -> tuple
     return sols, [i not in solved for i in range(len(jobs))]
 
 
-def _solve_all(jobs: list, workers: int | None) -> list[UnitSolution]:
-    """:func:`_solve` of each job, on ``workers`` processes (default: all cores when the units have
-    ``POOL_MIN_HOMES`` homes or more), big units first; the same solutions on any number of processes."""
+def _solve_each(jobs: list, idx: list[int], workers: int | None):
+    """``(i, solution)`` for each job ``jobs[i]``, ``i`` in ``idx``, as each is done, on ``workers``
+    processes (default: all cores when those units have ``POOL_MIN_HOMES`` homes or more; big units
+    first); the same solutions on any number of processes."""
     if workers is None:
-        workers = (os.cpu_count() or 1) if sum(job[0].n for job in jobs) >= POOL_MIN_HOMES else 1
-    workers = max(1, min(int(workers), len(jobs)))
+        workers = (os.cpu_count() or 1) if sum(jobs[i][0].n for i in idx) >= POOL_MIN_HOMES else 1
+    workers = max(1, min(int(workers), len(idx)))
     if workers == 1:
-        return [_solve(job) for job in jobs]
-    order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].n)
+        for i in idx:
+            yield i, _solve(jobs[i])
+        return
+    order = sorted(idx, key=lambda i: -jobs[i][0].n)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        done = dict(zip(order, pool.map(_solve, [jobs[i] for i in order])))
-    return [done[i] for i in range(len(jobs))]
+        yield from zip(order, pool.map(_solve, [jobs[i] for i in order]))
 
 
 def _pin_mask(homes: pd.DataFrame, pinned, mode: str, reference) -> np.ndarray | None:
