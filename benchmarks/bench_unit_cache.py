@@ -56,7 +56,7 @@ def one_pass(units_on: bool) -> None:
             result, source = sp.scenario_plan(homes, graph, policy, seed=0, time_limit=120.0, cache_dir=cache)
             print(f"  {label} | {name}: {time.perf_counter() - t:.1f} s wall, {cpu_seconds() - c:.1f} CPU s, "
                   f"{result.plan.n_grids()} grids, units from the unit cache {result.units_cached}/{len(result.units)}"
-                  + (f", whole plan from the plan cache" if source else "")
+                  + (", whole plan from the plan cache" if source else "")
                   + (", HIT TIME LIMIT" if result.hit_time_limit else ""), flush=True)
         print(f"{label}: all {len(runs)} plans {time.perf_counter() - wall0:.1f} s wall, "
               f"{cpu_seconds() - cpu0:.1f} CPU s; load {'/'.join(f'{x:.2f}' for x in load0)} → "
