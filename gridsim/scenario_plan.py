@@ -46,6 +46,7 @@ PLAN_FILES = ("plan.csv", "plan_summary.csv", "plan_units.csv", "plan.json")
 OPTIMIZER_PREFIXES = ("grid.", "workload.", "visits.")
 FINGERPRINT_LABEL = "方案编号 plan id"
 TODAY_LABEL = "现状方案编号 today's plan id"
+UNIT_CACHE = "units"  # the folder of solved units inside a plan cache (plans sit in 20-hex-digit folders)
 
 
 class StalePlanError(GridsimError):
@@ -169,7 +170,9 @@ def scenario_plan(homes: pd.DataFrame, graph: HomeGraph, policy: Policy, *, seed
                   current: str | None = "current_grid_id", workers: int | None = None) -> tuple[PartitionResult, str]:
     """The scenario's plan and where it came from: ``plan_path`` (a stored plan, checked), else the cache
     (``cache_dir``, filled on a miss), else the optimizer (on ``workers`` processes; the plan does not depend
-    on it). Returns ``(result, source)``."""
+    on it). Returns ``(result, source)``. A plan not in the cache is made with the cache's per-unit store
+    (``<cache_dir>/units``, :mod:`gridsim.partition.unit_cache`): units whose problem another scenario
+    already solved (a village under a changed community cap) are read, not solved again."""
     if plan_path:
         return load_plan(plan_path, homes, graph, policy, seed=seed, time_limit=time_limit, current=current), \
             str(plan_path)
@@ -182,6 +185,6 @@ def scenario_plan(homes: pd.DataFrame, graph: HomeGraph, policy: Policy, *, seed
         return load_plan(folder, homes, graph, policy, seed=seed, time_limit=time_limit, current=current), \
             f"缓存 cache {folder.name}"
     result = partition(homes, graph, policy=policy, seed=seed, time_limit=time_limit, current=current,
-                       workers=workers)
+                       workers=workers, unit_cache=Path(cache_dir) / UNIT_CACHE)
     save_plan(result, folder, key)
     return result, ""

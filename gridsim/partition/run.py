@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -19,6 +19,10 @@ from ..policy import Policy, load_policy
 from .bounds import Diagnosis
 from .problem import unit_problems
 from .solve import Effort, UnitSolution, solve_unit
+from .unit_cache import Claims
+from .unit_cache import lookup as cache_lookup
+from .unit_cache import store as cache_store
+from .unit_cache import unit_key
 
 MODES = ("fewest", "repair", "fixed")
 POOL_MIN_HOMES = 2000  # below this many homes, starting worker processes costs more than it saves
@@ -29,9 +33,10 @@ class PartitionResult:
     """A partition and how good it is.
 
     ``plan``: the :class:`~gridsim.plan.Plan`; ``units``: one row per unit (bounds, grids, gap to the
-    lower bound, violations, cut edges, groups split, households moved, seconds); ``diagnoses``: why
-    units cannot be fully legal; ``hit_time_limit``: the deadline cut the search short somewhere (the
-    result may then depend on machine speed).
+    lower bound, violations, cut edges, groups split, households moved, seconds spent in this run,
+    ``from_cache``: the solution came from the unit cache); ``diagnoses``: why units cannot be fully
+    legal; ``hit_time_limit``: the deadline cut the search short somewhere (the result may then depend
+    on machine speed); ``seconds``: wall time; ``units_cached``: units served by the unit cache.
     """
 
     plan: Plan
@@ -42,6 +47,7 @@ class PartitionResult:
     seconds: float
     hit_time_limit: bool = False
     current: str | None = None
+    units_cached: int = 0
 
     def report(self) -> str:
         from .report import render
@@ -72,7 +78,8 @@ def _solve(args) -> UnitSolution:
 def partition(homes: pd.DataFrame, graph: HomeGraph | None = None, *, policy: Policy | None = None,
               mode: str = "fewest", grids: int | Mapping[str, int] | None = None,
               current: str | None = "current_grid_id", seed: int = 0, time_limit: float | None = None,
-              barriers=None, effort: Effort | None = None, workers: int | None = None, pinned=None) -> PartitionResult:
+              barriers=None, effort: Effort | None = None, workers: int | None = None, pinned=None,
+              unit_cache: str | Path = "") -> PartitionResult:
     """Partition every unit of ``homes`` into grids that meet the policy's limits; see the package docstring.
 
     ``graph``: adjacency (built with :func:`gridsim.graph.build_graph` and ``barriers`` if None).
@@ -81,10 +88,13 @@ def partition(homes: pd.DataFrame, graph: HomeGraph | None = None, *, policy: Po
     moved", the starting map in ``repair``, and grid ids carried over); None to ignore. ``seed``: same
     seed, same plan. ``time_limit``: seconds for the whole run (a cap; effort is counted in tries).
     ``workers``: processes (units are independent; results do not depend on it); default all cores,
-    one process for registers under ``POOL_MIN_HOMES`` homes. ``pinned``
+    one process when the units left to solve have under ``POOL_MIN_HOMES`` homes. ``pinned``
     (``repair`` only): homes that keep the grid they have in ``current``, under its id — a set of home
     ids or a boolean array aligned with ``homes`` (the editor's locks); other homes may still join or
-    leave those grids, and no two pinned grids are merged.
+    leave those grids, and no two pinned grids are merged. ``unit_cache``: a folder of solved units
+    (:mod:`.unit_cache`): a unit whose problem, mode, seed, effort and grid count were solved before (by
+    the same code) is read from it instead of solved again, and each newly solved unit is stored there
+    (unless the deadline cut it short); the plan is the same as without it.
     """
     t0 = time.monotonic()
     if mode not in MODES:
@@ -108,23 +118,79 @@ def partition(homes: pd.DataFrame, graph: HomeGraph | None = None, *, policy: Po
     deadline = None if time_limit is None else t0 + float(time_limit)
     effort = effort or Effort()
     jobs = [(p, mode, s, _grids_for(p.unit_id, grids), effort, deadline) for p, s in zip(probs, seqs)]
-    if workers is None:
-        workers = (os.cpu_count() or 1) if len(homes) >= POOL_MIN_HOMES else 1
-    workers = max(1, min(int(workers), len(jobs)))
-    if workers > 1:
-        order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].n)  # big units first
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            done = dict(zip(order, pool.map(_solve, [jobs[i] for i in order])))
-        sols = [done[i] for i in range(len(jobs))]
-    else:
-        sols = [_solve(j) for j in jobs]
+    sols, cached = _solutions(jobs, workers, unit_cache)
     assignment = _grid_ids(probs, sols, reference, graph.n)
     plan = Plan(homes, graph, assignment, policy)
     hours = _hours(plan, policy)
     units = _unit_table(plan, probs, sols, reference, hours)
+    units["from_cache"] = cached
     diags = [d for s in sols for d in s.diagnoses] + _workload_diagnoses(plan, hours, sols, probs)
     return PartitionResult(plan, units, diags, mode, seed, time.monotonic() - t0,
-                           any(s.hit_deadline for s in sols), current)
+                           any(s.hit_deadline for s in sols), current, sum(cached))
+
+
+def _solutions(jobs: list, workers: int | None, unit_cache: str | Path) -> tuple[list[UnitSolution], list[bool]]:
+    """Each job's unit solution, and whether it came from the unit cache (``unit_cache``, :mod:`.unit_cache`).
+
+    With a cache: stored units are read; the others are claimed (:class:`.unit_cache.Claims`), solved on
+    ``workers`` processes and stored; a unit another process is solving at the same time is waited for
+    and read (or solved here if that process did not store it, e.g. its deadline cut it short)."""
+    keys = [unit_key(*job[:5]) for job in jobs] if unit_cache else []
+    sols: list[UnitSolution | None] = [None] * len(jobs)
+    claims = Claims(unit_cache) if unit_cache else None
+
+    def read(i: int) -> bool:
+        t1 = time.monotonic()
+        found = cache_lookup(unit_cache, keys[i], jobs[i][0])
+        if found is not None:
+            sols[i] = replace(found, seconds=time.monotonic() - t1)  # the time this run spent on the unit
+        return found is not None
+
+    mine, theirs = [], []
+    for i in range(len(jobs)):
+        if claims is None:
+            mine.append(i)
+        elif not read(i):
+            if not claims.take(keys[i]):
+                theirs.append(i)
+            elif read(i):  # stored by another process between the look and the claim
+                claims.release(keys[i])
+            else:
+                mine.append(i)
+    solved = set(mine)
+    try:
+        for i, sol in _solve_each(jobs, mine, workers):  # each stored and let go as soon as it is solved
+            sols[i] = sol
+            if claims is not None:
+                cache_store(unit_cache, keys[i], sol)
+                claims.release(keys[i])
+        for i in theirs:
+            claims.wait(keys[i])
+            if not read(i):
+                sols[i] = _solve(jobs[i])
+                solved.add(i)
+                cache_store(unit_cache, keys[i], sols[i])
+            claims.release(keys[i])
+    finally:
+        if claims is not None:
+            claims.release_all()
+    return sols, [i not in solved for i in range(len(jobs))]
+
+
+def _solve_each(jobs: list, idx: list[int], workers: int | None):
+    """``(i, solution)`` for each job ``jobs[i]``, ``i`` in ``idx``, as each is done, on ``workers``
+    processes (default: all cores when those units have ``POOL_MIN_HOMES`` homes or more; big units
+    first); the same solutions on any number of processes."""
+    if workers is None:
+        workers = (os.cpu_count() or 1) if sum(jobs[i][0].n for i in idx) >= POOL_MIN_HOMES else 1
+    workers = max(1, min(int(workers), len(idx)))
+    if workers == 1:
+        for i in idx:
+            yield i, _solve(jobs[i])
+        return
+    order = sorted(idx, key=lambda i: -jobs[i][0].n)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from zip(order, pool.map(_solve, [jobs[i] for i in order]))
 
 
 def _pin_mask(homes: pd.DataFrame, pinned, mode: str, reference) -> np.ndarray | None:
