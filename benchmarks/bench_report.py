@@ -6,8 +6,11 @@ times, and the CPU seconds the run used (this process and its children) — a fi
 inflate. Per page, the time to execute and convert it. ``--draws`` also measures how far the yearly funding
 percentiles of the report's default replicates move from a run with many more.
 
-    python benchmarks/bench_report.py                # baseline cold, baseline warm, all scenarios warm
+    python benchmarks/bench_report.py                # baseline cold → warm, then all scenarios cold → warm
     python benchmarks/bench_report.py --only baseline
+
+"Cold" is a new report folder (no stored plans, solved units or results: what a first ``make report`` after
+``make install`` meets); "warm" runs the same command again in the same folder.
 """
 
 from __future__ import annotations
@@ -42,10 +45,12 @@ def run(label: str, scenarios: list[str], out: Path, jobs: int | None) -> float:
     for r in summary.results:
         if r.status != "shared":  # a page across scenarios, made once (for the baseline) and linked
             pages.setdefault(r.notebook, []).append(r.seconds)
-    shared = sum(r.status == "shared" for r in summary.results)
+    shared = [r for r in summary.results if r.status == "shared"]
+    same = sum(r.html.startswith("../") and r.notebook not in ("06_scenarios", "07_sensitivity") for r in shared)
     print("  per page (s, execute + HTML): " + ", ".join(
         f"{k} {v[0]:.1f}" if len(v) == 1 else f"{k} median {statistics.median(v):.1f} / max {max(v):.1f} (of {len(v)})"
-        for k, v in pages.items()) + (f"; {shared} shared links" if shared else ""))
+        for k, v in pages.items()) + (f"; {len(shared)} shared links ({same} pages the same as the host's by what "
+                                      f"they read, {len(shared) - same} analyses across scenarios)" if shared else ""))
     return wall
 
 
@@ -83,13 +88,14 @@ def main() -> int:
 
     everything = [s.id for s in list_scenarios()]
     with tempfile.TemporaryDirectory(prefix="gridsim-bench-report-") as tmp:
-        out = Path(tmp) / "reports"
         if args.only in (None, "baseline"):
-            run("baseline, cold cache", ["baseline"], out, args.jobs)
-            run("baseline, warm cache", ["baseline"], out, args.jobs)
+            out = Path(tmp) / "baseline"
+            run("baseline, cold", ["baseline"], out, args.jobs)
+            run("baseline, warm", ["baseline"], out, args.jobs)
         if args.only in (None, "all"):
-            run(f"all {len(everything)} scenarios" + (", warm cache" if args.only is None else ""), everything, out,
-                args.jobs)
+            out = Path(tmp) / "all"
+            run(f"all {len(everything)} scenarios, cold", everything, out, args.jobs)
+            run(f"all {len(everything)} scenarios, warm", everything, out, args.jobs)
     if args.only is None:
         draws_spread(args.draws)
     return 0

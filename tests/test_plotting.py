@@ -372,3 +372,28 @@ def test_partition_table_and_chart_against_a_real_partition(data):
     draw_strictly(fig)
     split = plotting.groups_split(sel, result.plan.assignment, read_layer("groups"))
     assert int((split["网格数 grids"] - 1).sum()) == result.plan.split_groups()
+
+
+def test_grid_areas_are_remembered_only_for_the_same_inputs(data):
+    homes, units, _ = data
+    sel = homes[homes["unit_id"] == "guanshan"].copy()
+    part_units = units[units["unit_id"] == "guanshan"]
+    cells = maps.home_cells(sel, part_units)
+    first = maps.grid_areas(sel, sel["current_grid_id"], part_units, cells)
+    first["households"] = -1  # a caller changing its copy changes nothing remembered
+    again = maps.grid_areas(sel, sel["current_grid_id"], part_units, cells)
+    assert (again["households"] > 0).all()
+    # one home to another grid: other outlines and counts, not the remembered ones
+    moved = sel["current_grid_id"].copy()
+    home = moved.index[0]
+    target = next(g for g in moved.unique() if g != moved[home])
+    moved[home] = target
+    after = maps.grid_areas(sel, moved, part_units, cells).set_index("grid_id")
+    before = again.set_index("grid_id")
+    hh = int(sel.loc[home, "households"])
+    assert after.loc[target, "households"] == before.loc[target, "households"] + hh
+    assert after.loc[target].geometry.area > before.loc[target].geometry.area
+    # the same assignment with other counts in the register: recomputed
+    more = sel.assign(households=sel["households"] + 1)
+    assert maps.grid_areas(more, more["current_grid_id"], part_units, cells)["households"].sum() == \
+        again["households"].sum() + len(sel)
