@@ -106,6 +106,7 @@ class NotebookResult:
     html: str = ""
     plan_id: str = ""  # the plan fingerprint the page printed (gridsim.scenario_plan.plan_line)
     today_id: str = ""  # the fingerprint of today's map the page printed (gridsim.scenario_plan.today_line)
+    reads: list[str] | None = None  # the policy keys a page offered for sharing read (PageSharing), else None
 
     @property
     def ok(self) -> bool:
@@ -232,7 +233,15 @@ class PageSharing:
     then shown as the host's (``shared``) only when that scenario has the host's plan (and today's map) and
     every parameter the host's page read has the same value in it; if the page read the scenario itself,
     failed, or anything differs, it runs on its own. The pages of other scenarios wait (``held``) until the
-    host's page is done.
+    host's page is done. The keys read are kept in the manifest (``reads``) and shown in the index.
+
+    Why the log can be trusted: every value a page gets from a Policy passes :meth:`~gridsim.policy.Policy.param`
+    (tables and comparisons note every key), and the page's own ``scenario`` parameter is used only to load
+    the policy (a test checks the shipped pages). A module that kept values derived from one page's policy
+    for a later page would already break the warm kernels' promise that a page gives what it gives alone;
+    the module memos there are keyed by content (tours by points, outlines by cells and grid ids). Reads made
+    when a module is first imported come from the baseline, are noted only in a fresh kernel, and cannot
+    depend on the scenario.
     """
 
     def __init__(self, host: str, policies: Mapping[str, Any], plan_ids: Mapping[str, str | None],
@@ -278,7 +287,8 @@ class PageSharing:
                     page.scenario, stem, page.title, "shared", 0.0,
                     f"与 {self.host} 相同：同一网格方案，本页读取的 {len(reads)} 个参数取值相同 (the same as "
                     f"{self.host}'s page: the same plan, and the {len(reads)} parameters it reads are equal)",
-                    f"../{self.host}/{page.src.name}", f"../{self.host}/{stem}.html", result.plan_id, result.today_id))
+                    f"../{self.host}/{page.src.name}", f"../{self.host}/{stem}.html", result.plan_id, result.today_id,
+                    reads))
             else:
                 run.append(page)
         return shared, run
@@ -483,7 +493,8 @@ class _Page:
     skip: list[str] = field(default_factory=list)
 
 
-def _finish(page: _Page, status: str, message: str, seconds: float, html_future) -> NotebookResult:
+def _finish(page: _Page, status: str, message: str, seconds: float, html_future,
+            reads: list[str] | None = None) -> NotebookResult:
     """The page's result once its HTML is written (or failed); ``seconds`` covers executing and converting."""
     dst = page.scen_dir / page.src.name
     html_name = ""
@@ -496,7 +507,7 @@ def _finish(page: _Page, status: str, message: str, seconds: float, html_future)
             message = message or f"HTML 转换失败 (HTML conversion failed): {type(exc).__name__}: {exc}"
     ids = printed_plan_ids(dst) if dst.exists() else ("", "")
     return NotebookResult(page.scenario, page.src.stem, page.title, status, round(seconds, 1), message,
-                          dst.name if dst.exists() else "", html_name, *ids)
+                          dst.name if dst.exists() else "", html_name, *ids, reads=reads)
 
 
 def _lane(pages: "queue.Queue[_Page | None]", extra: Mapping[str, Any], timeout: float, html_pool, done) -> None:
@@ -654,6 +665,9 @@ def write_index(out_dir: Path) -> Path:
             read = f'<a href="{e(sid)}/{e(r["html"])}">HTML</a>' if r.get("html") else "—"
             raw = f'<a href="{e(sid)}/{e(r["ipynb"])}">{e(r["ipynb"])}</a>' if r.get("ipynb") else "—"
             status = e(_STATUS_ZH.get(r["status"], r["status"]))
+            if r.get("reads") is not None:  # the parameters the page read: what sharing it was decided on
+                status = (f'<span title="{e("本页读取的参数 parameters read: " + ", ".join(r["reads"]))}">'
+                          f"{status}</span>")
             if r.get("message"):
                 status += f"<br><small>{e(r['message'])}</small>"
             parts.append(f'<tr><td>{e(r.get("title") or r["notebook"])}</td><td>{read}</td><td>{raw}</td>'
@@ -854,10 +868,11 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
                         record(res)
                     for held in run:
                         todo.put(held)
+                kept = reads if page.src.stem in sharing.stems else None  # what decided the sharing, on record
                 if future is None:
-                    record(_finish(page, status, message, seconds, None))
+                    record(_finish(page, status, message, seconds, None, kept))
                 else:
-                    future.add_done_callback(lambda f: record(_finish(page, status, message, seconds, f)))
+                    future.add_done_callback(lambda f: record(_finish(page, status, message, seconds, f, kept)))
             finally:
                 finished(1 + len(shared))  # even if recording failed, the lanes must learn when all is done
 

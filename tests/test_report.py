@@ -383,3 +383,17 @@ def test_shared_pages_use_their_scenario_only_through_the_policy():
             for node in ast.walk(tree):
                 if isinstance(node, ast.Name) and node.id == "scenario":
                     assert id(node) in calls, f"{path.name}: uses `scenario` outside load_policy(scenario)"
+
+
+def test_the_parameters_a_shared_page_read_are_on_record(tmp_path):
+    d = tmp_path / "nbs"
+    d.mkdir()
+    _shareable(write_notebook(d / "01_cap.ipynb", "from gridsim.policy import load_policy\npolicy = load_policy(scenario)\n"
+                                                  "print(policy['grid.village.max_households'], policy['funding.district_share'])"))
+    out = tmp_path / "out"
+    summary = report.run_reports(["baseline", "community_cap_400"], out, notebook_dir=d, progress=False, jobs=1)
+    keys = ["funding.district_share", "grid.village.max_households"]
+    assert {r.scenario: (r.status, r.reads) for r in summary.results} == {
+        "baseline": ("ok", keys), "community_cap_400": ("shared", keys)}
+    index = summary.index.read_text(encoding="utf-8")
+    assert "parameters read: funding.district_share, grid.village.max_households" in index
