@@ -255,3 +255,17 @@ def before_after_map(homes: gpd.GeoDataFrame, before: pd.Series, after: pd.Serie
     if unit_id is not None and len(units):
         fig.suptitle(f"{units['name'].iloc[0]}（{unit_id}）")
     return fig
+
+
+def before_after_images(homes: gpd.GeoDataFrame, before: pd.Series, after: pd.Series, units: gpd.GeoDataFrame,
+                        unit_ids: list[str | None], *, cells: gpd.GeoSeries, cache_dir: str = "") -> list[bytes]:
+    """:func:`before_after_map` for each of ``unit_ids`` (None: the whole subdistrict) as PNG bytes, drawn once
+    per inputs when ``cache_dir`` is a report's result cache (:func:`gridsim.result_cache.stored_png`): the
+    partition page draws ~20 such maps, the same again for a scenario with the same plan."""
+    from .result_cache import inputs_digest, stored_png
+
+    drawn = inputs_digest(homes, before, after, units, cells) if cache_dir else ""
+    return [stored_png(cache_dir, "before-after", {"inputs": drawn, "unit": unit_id},
+                       lambda unit_id=unit_id: before_after_map(homes, before, after, units, unit_id=unit_id,
+                                                                cells=cells))
+            for unit_id in unit_ids]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import pickle
@@ -207,6 +208,31 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     return {"@repr": repr(value)}
+
+
+def inputs_digest(*inputs: Any) -> str:
+    """One hash of ``inputs`` by content (:func:`_plain`): frames, series, geometries, arrays, scalars."""
+    return hashlib.sha256(json.dumps(_plain(list(inputs)), sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def stored_png(cache_dir: str | Path, kind: str, key: Mapping[str, Any], draw: Callable[[], Any]) -> bytes:
+    """The PNG of the matplotlib figure ``draw()`` makes — as a notebook shows it (tight box, the figure's
+    dpi) — stored under ``key`` (content digests: :func:`inputs_digest`) and the code; the figure is
+    closed. Maps of the same plan drawn again (a repeated report, a scenario with the same plan) are
+    read, not drawn."""
+
+    def compute() -> bytes:
+        import matplotlib.pyplot as plt
+
+        fig = draw()
+        try:
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", bbox_inches="tight")
+            return buf.getvalue()
+        finally:
+            plt.close(fig)
+
+    return compute() if not cache_dir else cached(cache_dir, kind, key, compute)[0]
 
 
 def stored_file(cache_dir: str | Path, kind: str, inputs: Any, path: str | Path,

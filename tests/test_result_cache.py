@@ -215,3 +215,32 @@ def test_the_summary_figures_key_alike_in_two_processes_and_differ_for_other_fig
     here = summary.summarize(plan, policy, draws=DRAWS, seed=0)
     assert key(here) == there
     assert key(summary.summarize(plan, policy, draws=DRAWS, seed=1)) != there
+
+
+def test_maps_are_drawn_once_per_inputs(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from gridsim import maps
+    from gridsim.registers import read_homes, read_layer
+
+    homes, units = read_homes(), read_layer("units")
+    sel = homes[homes["unit_id"].isin(["guanshan", "wanfo"])]
+    cells = maps.home_cells(sel, units)
+    drawn = []
+    real = maps.before_after_map
+    monkeypatch.setattr(maps, "before_after_map", lambda *a, **k: drawn.append(k["unit_id"]) or real(*a, **k))
+    today = sel["current_grid_id"]
+    first = maps.before_after_images(sel, today, today, units, ["guanshan", None], cells=cells, cache_dir=str(tmp_path))
+    assert drawn == ["guanshan", None] and all(png.startswith(b"\x89PNG") for png in first)
+    again = maps.before_after_images(sel, today, today, units, ["guanshan", None], cells=cells, cache_dir=str(tmp_path))
+    assert again == first and drawn == ["guanshan", None]  # read, not drawn
+    # another plan for one home: drawn again, and a different picture
+    other = today.copy()
+    home = other.index[other.index.isin(sel.index[sel["unit_id"] == "guanshan"])][0]
+    other[home] = next(g for g in today[sel["unit_id"] == "guanshan"].unique() if g != other[home])
+    moved = maps.before_after_images(sel, today, other, units, ["guanshan"], cells=cells, cache_dir=str(tmp_path))
+    assert drawn[-1] == "guanshan" and len(drawn) == 3 and moved[0] != first[0]
+    # without a cache every call draws
+    maps.before_after_images(sel, today, today, units, ["guanshan"], cells=cells)
+    assert len(drawn) == 4
