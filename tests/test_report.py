@@ -353,15 +353,19 @@ def outputs_text_cell(cell):
     return "".join(o.get("text", "") for o in cell.get("outputs", []))
 
 
-def test_a_page_that_failed_for_the_host_runs_for_every_scenario(tmp_path):
+def _report_of_one_shareable_page(tmp_path, code, scenarios):
     d = tmp_path / "nbs"
     d.mkdir()
-    _shareable(write_notebook(d / "01_flaky.ipynb", "if scenario == 'baseline':\n    raise ValueError('只在基线失败')\n"
-                                                    "print('ran', scenario)"))
-    out = tmp_path / "out"
-    summary = report.run_reports(["baseline", "pay_per_full_100"], out, notebook_dir=d, progress=False, jobs=1)
+    _shareable(write_notebook(d / "01_page.ipynb", code))
+    return report.run_reports(scenarios, tmp_path / "out", notebook_dir=d, progress=False, jobs=1)
+
+
+def test_a_page_that_failed_for_the_host_runs_for_every_scenario(tmp_path):
+    summary = _report_of_one_shareable_page(
+        tmp_path, "if scenario == 'baseline':\n    raise ValueError('只在基线失败')\nprint('ran', scenario)",
+        ["baseline", "pay_per_full_100"])
     status = {(r.scenario, r.notebook): r.status for r in summary.results}
-    assert status == {("baseline", "01_flaky"): "failed", ("pay_per_full_100", "01_flaky"): "ok"}
+    assert status == {("baseline", "01_page"): "failed", ("pay_per_full_100", "01_page"): "ok"}
 
 
 def test_shared_pages_use_their_scenario_only_through_the_policy():
@@ -386,12 +390,10 @@ def test_shared_pages_use_their_scenario_only_through_the_policy():
 
 
 def test_the_parameters_a_shared_page_read_are_on_record(tmp_path):
-    d = tmp_path / "nbs"
-    d.mkdir()
-    _shareable(write_notebook(d / "01_cap.ipynb", "from gridsim.policy import load_policy\npolicy = load_policy(scenario)\n"
-                                                  "print(policy['grid.village.max_households'], policy['funding.district_share'])"))
-    out = tmp_path / "out"
-    summary = report.run_reports(["baseline", "community_cap_400"], out, notebook_dir=d, progress=False, jobs=1)
+    summary = _report_of_one_shareable_page(
+        tmp_path, "from gridsim.policy import load_policy\npolicy = load_policy(scenario)\n"
+                  "print(policy['grid.village.max_households'], policy['funding.district_share'])",
+        ["baseline", "community_cap_400"])
     keys = ["funding.district_share", "grid.village.max_households"]
     assert {r.scenario: (r.status, r.reads) for r in summary.results} == {
         "baseline": ("ok", keys), "community_cap_400": ("shared", keys)}
