@@ -891,6 +891,13 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
                         plan=plans.get(scen.id), run_seconds=wall,
                         data=None if inputs is None else {"embedded": inputs.embedded, "text": inputs.describe()})
     _say(progress, f"用时 time: {wall:.1f} s（{len(scen_objs)} 个情景 scenario(s)，{len(results)} 个页面 pages）")
+    if extra.get("result_cache"):
+        from .result_cache import prune
+
+        removed, freed = prune(extra["result_cache"])
+        if removed:
+            _say(progress, f"结果缓存 result cache: 删除最久未用的 {removed} 项 (removed the least recently used), "
+                           f"{freed / 1e6:.0f} MB")
     return ReportSummary(results, write_index(out_dir), wall)
 
 

@@ -135,6 +135,8 @@ def cached(cache_dir: str | Path, kind: str, key: Mapping[str, Any], compute: Ca
     with _locked(path.with_suffix(".lock")):
         found, value = _load(path, full)
         if found:
+            with contextlib.suppress(OSError):
+                os.utime(path)  # used now: the last to go when the folder is pruned (prune)
             return value, True
         value = compute()
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", dir=folder)
@@ -146,6 +148,38 @@ def cached(cache_dir: str | Path, kind: str, key: Mapping[str, Any], compute: Ca
             if os.path.exists(tmp):
                 os.unlink(tmp)
     return value, False
+
+
+KEEP_BYTES = 1_500_000_000
+"""What :func:`prune` leaves of a result cache: about three full reports of every scenario (a 500-draw budget
+is ~8 MB); a code change makes every stored result unreachable (:func:`code_digest`), so without pruning
+the folder only grows."""
+
+
+def prune(cache_dir: str | Path, keep_bytes: int = KEEP_BYTES) -> tuple[int, int]:
+    """Remove the least recently used results of ``cache_dir`` (by the time each was last stored or read)
+    until at most ``keep_bytes`` are left; ``(files removed, bytes freed)``. Each result is removed under
+    its lock, so a report reading it at the same time finishes first."""
+    folder = Path(cache_dir)
+    if not folder.is_dir():
+        return 0, 0
+    entries = []
+    for path in folder.glob("*.pkl"):
+        with contextlib.suppress(OSError):
+            st = path.stat()
+            entries.append((st.st_mtime, st.st_size, path))
+    entries.sort(key=lambda e: (-e[0], e[2].name))  # newest first
+    kept, removed, freed = 0, 0, 0
+    for _, size, path in entries:
+        if kept + size <= keep_bytes:
+            kept += size
+            continue
+        with _locked(path.with_suffix(".lock")), contextlib.suppress(OSError):
+            path.unlink()
+            removed, freed = removed + 1, freed + size
+        with contextlib.suppress(OSError):
+            path.with_suffix(".lock").unlink()
+    return removed, freed
 
 
 def scenario_budget(plan, policy, *, draws: int, seed: int, cases: pd.DataFrame | None = None,

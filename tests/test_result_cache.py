@@ -244,3 +244,23 @@ def test_maps_are_drawn_once_per_inputs(tmp_path, monkeypatch):
     # without a cache every call draws
     maps.before_after_images(sel, today, today, units, ["guanshan"], cells=cells)
     assert len(drawn) == 4
+
+
+def test_prune_removes_the_least_recently_used_results(tmp_path):
+    import os
+    import time
+
+    sizes = {}
+    for i, kind in enumerate(["a", "b", "c", "d"]):
+        cached(tmp_path, kind, {"i": i}, lambda i=i: b"x" * (1000 * (i + 1)))
+        path = next(tmp_path.glob(f"{kind}-*.pkl"))
+        os.utime(path, (time.time() - 100 + i, time.time() - 100 + i))  # a oldest … d newest
+        sizes[kind] = path.stat().st_size
+    _, hit = cached(tmp_path, "a", {"i": 0}, lambda: pytest.fail("must be read"))
+    assert hit  # read now: a becomes the most recently used
+    removed, freed = result_cache.prune(tmp_path, keep_bytes=sizes["a"] + sizes["d"] + sizes["c"])
+    assert (removed, freed) == (1, sizes["b"])
+    assert sorted(p.name[0] for p in tmp_path.glob("*.pkl")) == ["a", "c", "d"]
+    assert not list(tmp_path.glob("b-*.lock"))
+    assert result_cache.prune(tmp_path, keep_bytes=0) == (3, sizes["a"] + sizes["c"] + sizes["d"])
+    assert result_cache.prune(tmp_path / "none") == (0, 0)
