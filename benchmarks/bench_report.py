@@ -10,7 +10,8 @@ percentiles of the report's default replicates move from a run with many more.
     python benchmarks/bench_report.py --only baseline
 
 "Cold" is a new report folder (no stored plans, solved units or results: what a first ``make report`` after
-``make install`` meets); "warm" runs the same command again in the same folder.
+``make install`` meets); "warm" makes every page again in the same folder (``--rerun``: plans and results
+stored); "repeated" is the same command again (pages whose inputs did not change are kept).
 """
 
 from __future__ import annotations
@@ -32,18 +33,21 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run(label: str, scenarios: list[str], out: Path, jobs: int | None) -> float:
+def run(label: str, scenarios: list[str], out: Path, jobs: int | None, rerun: bool = False) -> float:
     from gridsim import report
 
     load0, cpu0, t0 = os.getloadavg()[0], cpu_seconds(), time.perf_counter()
-    summary = report.run_reports(scenarios, out, progress=False, jobs=jobs)
+    summary = report.run_reports(scenarios, out, progress=False, jobs=jobs, rerun=rerun)
     wall, cpu, load1 = time.perf_counter() - t0, cpu_seconds() - cpu0, os.getloadavg()[0]
     bad = [f"{r.scenario}/{r.notebook}: {r.status} {r.message}" for r in summary.failed]
     print(f"{label}: {wall:.1f} s wall, {cpu:.0f} CPU s, {len(summary.results)} pages, "
           f"load {load0:.1f} → {load1:.1f} ({os.cpu_count()} cores)" + (f"; FAILED {bad}" if bad else ""))
     pages: dict[str, list[float]] = {}
+    kept = sum("未变" in r.message for r in summary.results)
+    if kept:
+        print(f"  {kept} pages kept from the last run (unchanged inputs)")
     for r in summary.results:
-        if r.status != "shared":  # a page across scenarios, made once (for the baseline) and linked
+        if r.status != "shared" and "未变" not in r.message:  # a page across scenarios, made once (for the baseline) and linked
             pages.setdefault(r.notebook, []).append(r.seconds)
     shared = [r for r in summary.results if r.status == "shared"]
     same = sum(r.html.startswith("../") and r.notebook not in ("06_scenarios", "07_sensitivity") for r in shared)
@@ -91,11 +95,14 @@ def main() -> int:
         if args.only in (None, "baseline"):
             out = Path(tmp) / "baseline"
             run("baseline, cold", ["baseline"], out, args.jobs)
-            run("baseline, warm", ["baseline"], out, args.jobs)
+            run("baseline, warm: pages made again (--rerun), stored results", ["baseline"], out, args.jobs, rerun=True)
+            run("baseline, repeated: unchanged pages kept", ["baseline"], out, args.jobs)
         if args.only in (None, "all"):
             out = Path(tmp) / "all"
             run(f"all {len(everything)} scenarios, cold", everything, out, args.jobs)
-            run(f"all {len(everything)} scenarios, warm", everything, out, args.jobs)
+            run(f"all {len(everything)} scenarios, warm: pages made again (--rerun)", everything, out, args.jobs,
+                rerun=True)
+            run(f"all {len(everything)} scenarios, repeated: unchanged pages kept", everything, out, args.jobs)
     if args.only is None:
         draws_spread(args.draws)
     return 0

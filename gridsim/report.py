@@ -107,6 +107,7 @@ class NotebookResult:
     plan_id: str = ""  # the plan fingerprint the page printed (gridsim.scenario_plan.plan_line)
     today_id: str = ""  # the fingerprint of today's map the page printed (gridsim.scenario_plan.today_line)
     reads: list[str] | None = None  # the policy keys a page offered for sharing read (PageSharing), else None
+    key: str = ""  # what the page was made from (gridsim.page_key): an unchanged page is kept next time
 
     @property
     def ok(self) -> bool:
@@ -491,6 +492,7 @@ class _Page:
     scen_dir: Path
     title: str
     skip: list[str] = field(default_factory=list)
+    key: str = ""  # gridsim.page_key.page_key of this run
 
 
 def _finish(page: _Page, status: str, message: str, seconds: float, html_future,
@@ -507,7 +509,8 @@ def _finish(page: _Page, status: str, message: str, seconds: float, html_future,
             message = message or f"HTML 转换失败 (HTML conversion failed): {type(exc).__name__}: {exc}"
     ids = printed_plan_ids(dst) if dst.exists() else ("", "")
     return NotebookResult(page.scenario, page.src.stem, page.title, status, round(seconds, 1), message,
-                          dst.name if dst.exists() else "", html_name, *ids, reads=reads)
+                          dst.name if dst.exists() else "", html_name, *ids, reads=reads,
+                          key=page.key if status == "ok" else "")
 
 
 def _lane(pages: "queue.Queue[_Page | None]", extra: Mapping[str, Any], timeout: float, html_pool, done) -> None:
@@ -578,6 +581,29 @@ def _listed_files(scen_dir: Path) -> list[str]:
     published = sorted(p.relative_to(scen_dir).as_posix() for pattern in ("**/*.csv", "**/*.gpkg", "**/roster.xlsx")
                        for p in (scen_dir / FILES_DIR).glob(pattern))
     return pdfs + books + plan + published
+
+
+def kept_page(page: _Page, old: Mapping[str, Any] | None) -> NotebookResult | None:
+    """The last run's result of ``page`` when the page is unchanged (same :mod:`gridsim.page_key`), ran to the
+    end and its files are still there; else None (the page is made again)."""
+    if not old or not page.key or old.get("key") != page.key or old.get("status") != "ok":
+        return None
+    if not all(old.get(name) and (page.scen_dir / old[name]).is_file() for name in ("ipynb", "html")):
+        return None
+    return NotebookResult(page.scenario, page.src.stem, page.title, "ok", 0.0,
+                          f"未变，沿用上次的页面（当时用时 {old.get('seconds', 0)} s）(unchanged since the last run: "
+                          f"notebook, parameters, data, plan, policy, code and libraries equal; kept)",
+                          old["ipynb"], old["html"], old.get("plan_id", ""), old.get("today_id", ""),
+                          old.get("reads"), page.key)
+
+
+def _previous_results(scen_dir: Path) -> dict[str, dict]:
+    """The last recorded run's entry per notebook of this scenario folder (empty if none)."""
+    try:
+        notebooks = json.loads((scen_dir / MANIFEST).read_text(encoding="utf-8"))["notebooks"]
+        return {r["notebook"]: r for r in notebooks if isinstance(r, dict) and "notebook" in r}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def _previous_seconds(scen_dir: Path) -> dict[str, float]:
@@ -757,7 +783,8 @@ def prepare_plans(names, policies, out_dir: Path, extra: Mapping[str, Any], jobs
 
 def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Iterable[str] | None = None,
                 parameters: Mapping[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT_S,
-                jobs: int | None = None, progress: bool = True, notebook_dir: Path | None = None) -> ReportSummary:
+                jobs: int | None = None, progress: bool = True, notebook_dir: Path | None = None,
+                rerun: bool = False) -> ReportSummary:
     """Run the suite for each scenario into ``out_dir/<scenario>/`` and write ``out_dir/index.html``.
 
     Unknown scenarios are refused before anything runs. ``parameters`` are passed to every notebook that
@@ -767,7 +794,9 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
     notebooks, and every page of it reads that plan (:mod:`gridsim.scenario_plan`). A page whose declared
     needs (metadata ``gridsim.needs``) the data does not meet is skipped and the index says why. ``jobs``
     notebooks run at once (default: the number of CPUs, at most 4). ``notebook_dir`` replaces the shipped
-    suite (for tests). Each notebook's time is printed as it finishes and recorded in the index.
+    suite (for tests). Each notebook's time is printed as it finishes and recorded in the index. A page
+    whose inputs are unchanged since the last run in ``out_dir`` (:mod:`gridsim.page_key`) is kept as it is,
+    unless ``rerun``.
     """
     from tqdm.auto import tqdm
 
@@ -824,6 +853,20 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
                                if page.skip else shared_result(page, host))
             else:
                 pages.append(page)
+    kept: list[tuple[_Page, NotebookResult]] = []
+    if not rerun:
+        from .page_key import data_digest, page_key
+
+        data, policy_of = data_digest(extra), dict(zip(names, policies))
+        previous = {scen.id: _previous_results(out_dir / scen.id) for scen in scen_objs}
+        for page in pages:
+            page.key = page_key(page.src, _parameters_for(page.src, page.scenario, page.scen_dir, extra),
+                                policy_of[page.scenario], data=data, plan=plans.get(page.scenario))
+            res = kept_page(page, previous[page.scenario].get(page.src.stem))
+            if res is not None:
+                kept.append((page, res))
+        pages = [p for p in pages if all(p is not k for k, _ in kept)]
+        results += [res for _, res in kept]
     jobs = max(1, min(jobs or _default_jobs(), len(pages) or 1))
     # The host's pages first (other scenarios may share them: PageSharing), then longest first (by the last
     # run's times; unknown ones first of all, pages across scenarios — the longest — before the others), so
@@ -876,6 +919,15 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
             finally:
                 finished(1 + len(shared))  # even if recording failed, the lanes must learn when all is done
 
+        for page, res in kept:  # a host's page kept from the last run decides its held copies now
+            if page.scenario == host and page.src.stem in sharing.stems:
+                with lock:
+                    shared, run = sharing.release(page, res, res.reads)
+                for r in shared:
+                    record(r)
+                for held in run:
+                    todo.put(held)
+                finished(len(shared))
         finished(0)  # nothing to run at all: the lanes stop at once
         with ThreadPoolExecutor(max_workers=jobs) as lanes:
             for fut in [lanes.submit(_lane, todo, extra, timeout, html_pool, done) for _ in range(jobs)]:

@@ -399,3 +399,70 @@ def test_the_parameters_a_shared_page_read_are_on_record(tmp_path):
         "baseline": ("ok", keys), "community_cap_400": ("shared", keys)}
     index = summary.index.read_text(encoding="utf-8")
     assert "parameters read: funding.district_share, grid.village.max_households" in index
+
+
+def test_an_unchanged_page_is_kept_and_any_change_makes_it_again(tmp_path):
+    d = tmp_path / "nbs"
+    d.mkdir()
+    load = "from gridsim.policy import load_policy\npolicy = load_policy(scenario)\n"
+    _shareable(write_notebook(d / "01_cap.ipynb", load + "print('cap', policy['grid.community.max_planned_households'])"))
+    write_notebook(d / "02_draws.ipynb", "print('draws', draws)", params="scenario: str = 'baseline'\ndraws: int = 9")
+    write_notebook(d / "03_fails.ipynb", "raise ValueError('坏')")
+    out = tmp_path / "out"
+
+    def run(**kw):
+        summary = report.run_reports(["baseline", "pay_per_full_100"], out, notebook_dir=d, progress=False, jobs=1, **kw)
+        return {(r.scenario, r.notebook): (r.status, "未变" in r.message) for r in summary.results}
+
+    first = run()
+    assert first[("baseline", "01_cap")] == ("ok", False) and first[("pay_per_full_100", "01_cap")] == ("shared", False)
+    page = out / "baseline" / "02_draws.ipynb"
+    stamp = page.stat().st_mtime_ns
+    second = run()
+    assert second[("baseline", "01_cap")] == ("ok", True) and second[("baseline", "02_draws")] == ("ok", True)
+    assert second[("pay_per_full_100", "02_draws")] == ("ok", True)
+    assert second[("pay_per_full_100", "01_cap")] == ("shared", False)  # decided again from the kept page's reads
+    assert second[("baseline", "03_fails")] == ("failed", False)  # a failed page is never kept
+    assert page.stat().st_mtime_ns == stamp
+    manifest = json.loads((out / "baseline" / "manifest.json").read_text(encoding="utf-8"))
+    assert {n["notebook"]: bool(n["key"]) for n in manifest["notebooks"]} == {
+        "01_cap": True, "02_draws": True, "03_fails": False}
+    # another parameter value: made again
+    third = run(parameters={"draws": 5})
+    assert third[("baseline", "02_draws")] == ("ok", False) and "draws 5" in outputs_text(page)
+    assert third[("baseline", "01_cap")] == ("ok", True)  # it does not declare draws
+    # the notebook edited: made again
+    write_notebook(d / "01_cap.ipynb", load + "print('cap!', policy['grid.community.max_planned_households'])")
+    _shareable(d / "01_cap.ipynb")
+    fourth = run(parameters={"draws": 5})
+    assert fourth[("baseline", "01_cap")] == ("ok", False) and fourth[("baseline", "02_draws")] == ("ok", True)
+    # --rerun makes every page again
+    assert all(not kept for kept in (s for _, s in run(parameters={"draws": 5}, rerun=True).values()))
+
+
+def test_page_key_changes_with_each_input(tmp_path, monkeypatch):
+    from gridsim import page_key as pk
+    from gridsim.policy import load_policy
+
+    nb = write_notebook(tmp_path / "01_x.ipynb", "print(1)")
+    reg = tmp_path / "homes.shp"
+    for ext in (".shp", ".dbf", ".prj"):
+        reg.with_suffix(ext).write_bytes(b"a" + ext.encode())
+    params = {"scenario": "baseline", "homes_path": str(reg)}
+    data = pk.data_digest(params)
+    base = pk.page_key(nb, params, load_policy(), data=data, plan={"plan_id": "abc"})
+    assert base == pk.page_key(nb, dict(params), load_policy(), data=pk.data_digest(params), plan={"plan_id": "abc"})
+    reg.with_suffix(".prj").write_bytes(b"other crs")  # a sidecar of the register changed
+    assert pk.data_digest(params) != data
+    assert pk.data_digest({"scenario": "baseline"}) != data  # the embedded set instead
+    variants = [
+        pk.page_key(nb, {**params, "draws": 3}, load_policy(), data=data, plan={"plan_id": "abc"}),
+        pk.page_key(nb, params, load_policy("community_cap_400"), data=data, plan={"plan_id": "abc"}),
+        pk.page_key(nb, params, load_policy(), data=data + "0", plan={"plan_id": "abc"}),
+        pk.page_key(nb, params, load_policy(), data=data, plan={"plan_id": "abd"}),
+    ]
+    nb.write_text(nb.read_text(encoding="utf-8").replace("print(1)", "print(2)"), encoding="utf-8")
+    variants.append(pk.page_key(nb, params, load_policy(), data=data, plan={"plan_id": "abc"}))
+    monkeypatch.setattr("gridsim.result_cache.code_digest", lambda: "other code")
+    variants.append(pk.page_key(nb, params, load_policy(), data=data, plan={"plan_id": "abc"}))
+    assert len({base, *variants}) == len(variants) + 1

@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="每个笔记本的时限（秒）(per-notebook timeout in seconds), 默认 600")
     p.add_argument("--jobs", type=int, default=None, help="同时运行的笔记本数 (notebooks run at once), 默认 CPU 数（至多4）")
     p.add_argument("--no-progress", action="store_true", help="不显示进度条 (no progress bar)")
+    p.add_argument("--rerun", action="store_true",
+                   help="重新运行全部页面；默认沿用输入、代码均未变的页面 (make every page again; by default a page whose "
+                        "notebook, parameters, data, plan, policy, code and libraries are unchanged is kept)")
     p.add_argument("--store-checked-outputs", action="store_true",
                    help="开发者用：重新执行 notebooks/ 并只保存 nbval 严格检查单元的输出，不生成报告 "
                    "(developers: refresh the stored outputs of strictly checked cells; no report)")
@@ -89,7 +92,8 @@ def _report(args) -> int:
             parameters[key] = str(Path(value).resolve()) if path_like else value
     check_outputs([out / "index.html"], [v for k, v in inputs.items() if v and k.endswith("_path")])
     summary = report.run_reports(scenarios, out, notebooks=args.notebook, parameters=parameters,
-                                 timeout=timeout, jobs=args.jobs, progress=not args.no_progress)
+                                 timeout=timeout, jobs=args.jobs, progress=not args.no_progress,
+                                 rerun=args.rerun)
     ran = sum(r.status == "ok" for r in summary.results)
     shared = sum(r.status == "shared" for r in summary.results)
     print(f"完成 (done): {ran + shared}/{len(summary.results)} 个页面成功 (pages ok: {ran} 运行 run, {shared} 共用 "
