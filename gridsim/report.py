@@ -41,6 +41,10 @@ reads (:func:`gridsim.policy.log_reads`); another scenario with the same plan wh
 parameters are the host's links to the host's copy (``shared``) instead of making the same page again — most
 scenarios change pay or assessment only. A page that reads the scenario itself is never shared.
 
+Pages kept: a page whose key (:mod:`gridsim.page_key`: its notebook, parameters, data files, stored plan,
+policy, the package's code and the installed libraries) equals the one recorded in the scenario's manifest,
+and which ran to the end last time, is kept as it is (``rerun=True`` / ``--rerun`` makes every page again).
+
 Results stored by what they read (:mod:`gridsim.result_cache`, in ``out/.result-cache``, passed to the pages
 declaring ``result_cache``): the money simulation of a plan is made once per scenario — by the first of
 the summary, budget and assessment pages that asks, the others load it — and the analyses of 06 and 07 are
