@@ -60,7 +60,8 @@ def libraries_digest() -> str:
 
 def page_key(notebook: Path, parameters: Mapping[str, Any], policy, *, data: str, plan: Any) -> str:
     """The key of one page: see the module docstring. ``data``: :func:`data_digest` of the run's parameters;
-    ``plan``: what the run stored as the scenario's plan (its id and grids), None without one."""
+    ``plan``: the id of the scenario's stored plan (None without one; not the optimizer's seconds, which
+    change from run to run)."""
     from .result_cache import code_digest, policy_state
 
     text = json.dumps({"notebook": hashlib.sha256(Path(notebook).read_bytes()).hexdigest(),

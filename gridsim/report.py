@@ -865,7 +865,8 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
         previous = {scen.id: _previous_results(out_dir / scen.id) for scen in scen_objs}
         for page in pages:
             page.key = page_key(page.src, _parameters_for(page.src, page.scenario, page.scen_dir, extra),
-                                policy_of[page.scenario], data=data, plan=plans.get(page.scenario))
+                                policy_of[page.scenario], data=data,
+                                plan=(plans.get(page.scenario) or {}).get("plan_id"))
             res = kept_page(page, previous[page.scenario].get(page.src.stem))
             if res is not None:
                 kept.append((page, res))

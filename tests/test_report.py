@@ -466,3 +466,15 @@ def test_page_key_changes_with_each_input(tmp_path, monkeypatch):
     monkeypatch.setattr("gridsim.result_cache.code_digest", lambda: "other code")
     variants.append(pk.page_key(nb, params, load_policy(), data=data, plan={"plan_id": "abc"}))
     assert len({base, *variants}) == len(variants) + 1
+
+
+def test_a_page_reading_the_stored_plan_is_kept_on_a_repeated_run(tmp_path):
+    d = tmp_path / "nbs"
+    d.mkdir()
+    write_notebook(d / "02_plan.ipynb", "print('plan', plan_path.split('/')[-2])",
+                   params="scenario: str = 'baseline'\nplan_path: str = ''")
+    out = tmp_path / "out"
+    for kept in (False, True):
+        summary = report.run_reports(["baseline"], out, notebook_dir=d, progress=False, jobs=1)
+        (res,) = summary.results
+        assert res.status == "ok" and ("未变" in res.message) is kept, res
