@@ -857,21 +857,19 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
                                if page.skip else shared_result(page, host))
             else:
                 pages.append(page)
-    kept: list[tuple[_Page, NotebookResult]] = []
-    if not rerun:
-        from .page_key import data_digest, page_key
+    from .page_key import data_digest, page_key
 
-        data, policy_of = data_digest(extra), dict(zip(names, policies))
-        previous = {scen.id: _previous_results(out_dir / scen.id) for scen in scen_objs}
-        for page in pages:
-            page.key = page_key(page.src, _parameters_for(page.src, page.scenario, page.scen_dir, extra),
-                                policy_of[page.scenario], data=data,
-                                plan=(plans.get(page.scenario) or {}).get("plan_id"))
-            res = kept_page(page, previous[page.scenario].get(page.src.stem))
-            if res is not None:
-                kept.append((page, res))
-        pages = [p for p in pages if all(p is not k for k, _ in kept)]
-        results += [res for _, res in kept]
+    kept: list[tuple[_Page, NotebookResult]] = []  # pages unchanged since the last run (keys made even on rerun)
+    data, policy_of = data_digest(extra), dict(zip(names, policies))
+    previous = {scen.id: _previous_results(out_dir / scen.id) for scen in scen_objs}
+    for page in pages:
+        page.key = page_key(page.src, _parameters_for(page.src, page.scenario, page.scen_dir, extra),
+                            policy_of[page.scenario], data=data, plan=(plans.get(page.scenario) or {}).get("plan_id"))
+        res = None if rerun else kept_page(page, previous[page.scenario].get(page.src.stem))
+        if res is not None:
+            kept.append((page, res))
+    pages = [p for p in pages if all(p is not k for k, _ in kept)]
+    results += [res for _, res in kept]
     jobs = max(1, min(jobs or _default_jobs(), len(pages) or 1))
     # The host's pages first (other scenarios may share them: PageSharing), then longest first (by the last
     # run's times; unknown ones first of all, pages across scenarios — the longest — before the others), so
