@@ -43,11 +43,11 @@ def run(label: str, scenarios: list[str], out: Path, jobs: int | None, rerun: bo
     print(f"{label}: {wall:.1f} s wall, {cpu:.0f} CPU s, {len(summary.results)} pages, "
           f"load {load0:.1f} → {load1:.1f} ({os.cpu_count()} cores)" + (f"; FAILED {bad}" if bad else ""))
     pages: dict[str, list[float]] = {}
-    kept = sum("未变" in r.message for r in summary.results)
+    kept = sum(r.kept for r in summary.results)
     if kept:
         print(f"  {kept} pages kept from the last run (unchanged inputs)")
     for r in summary.results:
-        if r.status != "shared" and "未变" not in r.message:  # a page across scenarios, made once (for the baseline) and linked
+        if r.status != "shared" and not r.kept:  # a page across scenarios, made once (for the baseline) and linked
             pages.setdefault(r.notebook, []).append(r.seconds)
     shared = [r for r in summary.results if r.status == "shared"]
     same = sum(r.html.startswith("../") and r.notebook not in ("06_scenarios", "07_sensitivity") for r in shared)

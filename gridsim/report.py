@@ -112,6 +112,7 @@ class NotebookResult:
     today_id: str = ""  # the fingerprint of today's map the page printed (gridsim.scenario_plan.today_line)
     reads: list[str] | None = None  # the policy keys a page offered for sharing read (PageSharing), else None
     key: str = ""  # what the page was made from (gridsim.page_key): an unchanged page is kept next time
+    kept: bool = False  # this run kept the page of the last run (its key unchanged)
 
     @property
     def ok(self) -> bool:
@@ -598,7 +599,7 @@ def kept_page(page: _Page, old: Mapping[str, Any] | None) -> NotebookResult | No
                           f"未变，沿用上次的页面（当时用时 {old.get('seconds', 0)} s）(unchanged since the last run: "
                           f"notebook, parameters, data, plan, policy, code and libraries equal; kept)",
                           old["ipynb"], old["html"], old.get("plan_id", ""), old.get("today_id", ""),
-                          old.get("reads"), page.key)
+                          old.get("reads"), page.key, kept=True)
 
 
 def _previous_results(scen_dir: Path) -> dict[str, dict]:

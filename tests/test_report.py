@@ -412,7 +412,7 @@ def test_an_unchanged_page_is_kept_and_any_change_makes_it_again(tmp_path):
 
     def run(**kw):
         summary = report.run_reports(["baseline", "pay_per_full_100"], out, notebook_dir=d, progress=False, jobs=1, **kw)
-        return {(r.scenario, r.notebook): (r.status, "未变" in r.message) for r in summary.results}
+        return {(r.scenario, r.notebook): (r.status, r.kept) for r in summary.results}
 
     first = run()
     assert first[("baseline", "01_cap")] == ("ok", False) and first[("pay_per_full_100", "01_cap")] == ("shared", False)
@@ -478,4 +478,4 @@ def test_a_page_reading_the_stored_plan_is_kept_on_a_repeated_run(tmp_path):
     for kept in (False, True):
         summary = report.run_reports(["baseline"], out, notebook_dir=d, progress=False, jobs=1)
         (res,) = summary.results
-        assert res.status == "ok" and ("未变" in res.message) is kept, res
+        assert res.status == "ok" and res.kept is kept and ("未变" in res.message) is kept, res

@@ -94,10 +94,11 @@ def _report(args) -> int:
     summary = report.run_reports(scenarios, out, notebooks=args.notebook, parameters=parameters,
                                  timeout=timeout, jobs=args.jobs, progress=not args.no_progress,
                                  rerun=args.rerun)
-    ran = sum(r.status == "ok" for r in summary.results)
+    kept = sum(r.status == "ok" and r.kept for r in summary.results)
+    ran = sum(r.status == "ok" for r in summary.results) - kept
     shared = sum(r.status == "shared" for r in summary.results)
-    print(f"完成 (done): {ran + shared}/{len(summary.results)} 个页面成功 (pages ok: {ran} 运行 run, {shared} 共用 "
-          f"shared), 用时 (time) {summary.seconds:.1f} s; 目录 (index): {summary.index}")
+    print(f"完成 (done): {ran + kept + shared}/{len(summary.results)} 个页面成功 (pages ok: {ran} 运行 run, {kept} 未变沿用 "
+          f"kept, {shared} 共用 shared), 用时 (time) {summary.seconds:.1f} s; 目录 (index): {summary.index}")
     for r in summary.results:
         print(f"  {r.scenario}/{r.notebook}: {r.status} {r.seconds:.1f} s" + (f" — {r.message}" if r.message else ""))
     return 1 if summary.failed else 0
