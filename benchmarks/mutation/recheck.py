@@ -28,7 +28,7 @@ TESTS = {
     "plan_rules": ["tests/test_plan.py", "tests/test_oracles.py"],
     "budget": ["tests/test_budget.py", "-k", "not cli"],  # the CLI tests print what these already check
     "assessment": ["tests/test_assessment.py", "tests/test_money_exact.py"],
-    "policy": ["tests/test_policy.py", "tests/test_scenarios_exact.py"],
+    "policy": ["tests/test_policy.py", "tests/test_scenarios_exact.py", "tests/test_policy_files.py"],
     "visits": ["tests/test_visits.py", "tests/test_pay.py", "tests/test_workload.py", "tests/test_money_exact.py"],
 }
 
