@@ -1,8 +1,11 @@
-"""Scenario files, derived scenarios and the parameter table as a user reads them: every field a scenario file
-may give (and its default when it gives none), each bad file refused with a message naming the file, the field
-and the value, the scenario a set of overrides makes, and the table's headers and cells."""
+"""Policy and scenario files, derived scenarios and the parameter table as a user reads them: every field a file
+may give (and its default when it gives none), each bad file or value refused with a message naming the file (or
+where the value came from), the key or field and the value, the scenario a set of overrides makes, and the
+table's headers and cells. Messages are compared whole: users read them, in Chinese with English beside."""
 
 from __future__ import annotations
+
+import datetime
 
 import pytest
 import yaml
@@ -115,3 +118,110 @@ def test_parameter_table_headers_and_cells():
     assert capacity["区间 range"] == "90, 150" and capacity["类别 kind"] == "经验假设 empirical"
     assert capacity["原文或理由 quote / reason"].startswith("网格员为兼职")
     assert rows.loc["escalation.levels", "取值 value"] == "grid, unit, subdistrict"
+
+
+def _policy_file(path, parameters):
+    return _scenario_file(path, {"parameters": parameters})
+
+
+_RULE = {"label": "村网格户数上限", "value": 300, "unit": "户 (households)", "effective": "2024-01-31",
+         "clause": "三(一)2", "quote": "原则上每个网格为100户至300户"}
+_ASSUMPTION = {"label": "网格员每月走访能力", "kind": "empirical", "value": 120, "range": [90, 150], "valid": [0, 400],
+               "unit": "户次/人/月", "effective": "2024-01-31", "clause": "三(四)5", "reason": "按每月约15个半天估计"}
+
+
+def test_policy_files_are_read_field_by_field(tmp_path):
+    """Every field of a rule and of an assumption as written; YAML dates and lists become text and tuples; a rule
+    is of kind ``rule`` without saying so."""
+    from gridsim.policy import Parameter
+
+    rules = _parse_parameters(_policy_file(tmp_path / "rules.yaml", {
+        "grid.v.max": {**_RULE, "effective": datetime.date(2024, 1, 31)},
+        "esc.levels": {**_RULE, "value": ["grid", "unit"], "unit": "列表"}}), assumption=False)
+    assert rules["grid.v.max"] == Parameter(key="grid.v.max", label="村网格户数上限", value=300, unit="户 (households)",
+                                            effective="2024-01-31", clause="三(一)2", assumption=False,
+                                            quote="原则上每个网格为100户至300户", kind="rule")
+    assert rules["esc.levels"].value == ("grid", "unit")
+    choice = {**_ASSUMPTION, "kind": "reading", "value": "a", "options": ["a", "b"], "reason": "解读"}
+    del choice["range"], choice["valid"]
+    assumptions = _parse_parameters(_policy_file(tmp_path / "assumptions.yaml", {"cap": _ASSUMPTION, "basis": choice}),
+                                    assumption=True)
+    assert assumptions["cap"] == Parameter(key="cap", label="网格员每月走访能力", value=120, unit="户次/人/月",
+                                           effective="2024-01-31", clause="三(四)5", assumption=True,
+                                           reason="按每月约15个半天估计", range=(90, 150), kind="empirical",
+                                           valid=(0, 400))
+    assert assumptions["cap"].drawn and assumptions["basis"].options == ("a", "b")
+    assert assumptions["basis"].kind == "reading" and not assumptions["basis"].drawn
+
+
+@pytest.mark.parametrize("assumption, entry, says", [
+    (False, {"label": "x"}, "参数 k 缺少字段 (missing fields) ['value', 'unit', 'effective', 'clause']"),
+    (False, None, "参数 k 缺少字段 (missing fields) ['label', 'value', 'unit', 'effective', 'clause']"),
+    (False, {**_RULE, "quote": ""}, "规则 k 必须引用原文 (a rule needs a 'quote')"),
+    (True, {**_ASSUMPTION, "reason": None}, "假设 k 必须写明理由 (an assumption needs a 'reason')"),
+    (True, {**_ASSUMPTION, "kind": "guess"},
+     "假设 k 的 kind 须为 (kind must be one of) ['reading', 'choice', 'empirical'], 得到 got 'guess'"),
+    (True, {k: v for k, v in _ASSUMPTION.items() if k != "kind"},
+     "假设 k 的 kind 须为 (kind must be one of) ['reading', 'choice', 'empirical'], 得到 got None"),
+    (True, {**_ASSUMPTION, "value": 151}, "参数 k 的取值 151 不在其区间 (value outside its range) [90, 150]"),
+])
+def test_bad_policy_entries_name_file_key_and_field(tmp_path, assumption, entry, says):
+    path = _policy_file(tmp_path / "p.yaml", {"k": entry})
+    with pytest.raises(PolicyError) as err:
+        _parse_parameters(path, assumption=assumption)
+    assert str(err.value) == f"{path}: {says}"
+
+
+def test_a_bad_range_end_is_named_as_the_range(tmp_path):
+    path = _policy_file(tmp_path / "p.yaml", {"k": {**_ASSUMPTION, "value": 100, "range": [90, 500]}})
+    with pytest.raises(PolicyError) as err:
+        _parse_parameters(path, assumption=True)
+    assert str(err.value) == f"{path} range: 参数 k（网格员每月走访能力） 须在 (must lie in) [0, 400] 之间, 得到 got 500"
+
+
+def test_unreadable_policy_and_scenario_files_are_named(tmp_path):
+    missing = tmp_path / "no_rules.yaml"
+    with pytest.raises(PolicyError) as err:
+        _parse_parameters(missing, assumption=False)
+    assert str(err.value) == f"找不到文件 (file not found): {missing}"
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("id: x\novererrides: {a: 1\n", encoding="utf-8")
+    with pytest.raises(PolicyError) as err:
+        load_scenario(broken)
+    assert str(err.value).startswith(f"YAML 格式错误 (invalid YAML) in {broken}: ")
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- id: x\n", encoding="utf-8")
+    with pytest.raises(PolicyError) as err:
+        load_scenario(listed)
+    assert str(err.value) == f"文件内容应为映射 (expected a mapping at top level): {listed}"
+
+
+@pytest.mark.parametrize("key, value, says", [
+    ("grid.contiguous", 1, "应为布尔值 true/false (expected bool), 得到 got 1"),
+    ("grid.community.max_planned_households", 450.5, "应为整数 (expected int), 得到 got 450.5"),
+    ("grid.community.max_planned_households", True, "应为整数 (expected int), 得到 got True"),
+    ("assessment.deduction_pct_per_point", "2", "应为数值 (expected number), 得到 got '2'"),
+    ("assessment.deduction_pct_per_point", False, "应为数值 (expected number), 得到 got False"),
+    ("assessment.deduction_pct_per_point", float("nan"), "须为有限数值 (must be finite), 得到 got nan"),
+    ("assessment.deduction_pct_per_point", float("inf"), "须为有限数值 (must be finite), 得到 got inf"),
+    ("assessment.start", 202402, "应为文本 (expected text), 得到 got 202402"),
+    ("funding.sources", "district", "应为列表 (expected list), 得到 got 'district'"),
+    ("pay.base.basis", "households", "只能取 (must be one of) ['grid_count', 'resident_households'], 得到 got 'households'"),
+    ("pay.performance.period_months", 13, "须在 (must lie in) [1, 12] 之间, 得到 got 13"),
+    ("pay.performance.period_months", 0, "须在 (must lie in) [1, 12] 之间, 得到 got 0"),
+])
+def test_bad_values_name_key_label_and_value(key, value, says):
+    base = load_baseline()
+    with pytest.raises(PolicyError) as err:
+        base.with_overrides({key: value})
+    assert str(err.value) == f"overrides: 参数 {key}（{base.param(key).label}） {says}"
+
+
+def test_values_at_their_limits_and_of_a_convertible_type_are_taken():
+    pol = load_baseline().with_overrides({
+        "pay.performance.period_months": 12, "assessment.deduction_pct_per_point": 2, "funding.sources": ["district"],
+        "grid.village.min_households": 300, "grid.contiguous": False})  # a floor equal to its ceiling is allowed
+    assert pol["pay.performance.period_months"] == 12 and pol["grid.village.min_households"] == 300
+    assert pol["assessment.deduction_pct_per_point"] == 2.0 and isinstance(pol["assessment.deduction_pct_per_point"], float)
+    assert pol["funding.sources"] == ("district",) and pol["grid.contiguous"] is False
+    assert load_baseline().with_overrides({"pay.performance.period_months": 1})["pay.performance.period_months"] == 1
