@@ -6,6 +6,7 @@ table's headers and cells. Messages are compared whole: users read them, in Chin
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 
 import pytest
 import yaml
@@ -86,6 +87,12 @@ def test_bad_overrides_name_where_they_came_from(overrides, says):
     assert str(err.value) == says
 
 
+def test_unknown_parameter_is_named():
+    with pytest.raises(PolicyError) as err:
+        load_baseline()["grid.no_such_key"]
+    assert str(err.value) == "未知参数 (unknown parameter): grid.no_such_key"
+
+
 def test_unknown_principle_is_named():
     pol = load_baseline()
     assert pol.principle("grid.home_indivisible").clause == "三(一)2"
@@ -151,6 +158,9 @@ def test_policy_files_are_read_field_by_field(tmp_path):
                                            reason="按每月约15个半天估计", range=(90, 150), kind="empirical",
                                            valid=(0, 400))
     assert assumptions["cap"].drawn and assumptions["basis"].options == ("a", "b")
+    at_ends = _policy_file(tmp_path / "ends.yaml", {"lo": {**_ASSUMPTION, "value": 90}, "hi": {**_ASSUMPTION, "value": 150}})
+    ends = _parse_parameters(at_ends, assumption=True)
+    assert (ends["lo"].value, ends["hi"].value) == (90, 150)  # a range is closed
     assert assumptions["basis"].kind == "reading" and not assumptions["basis"].drawn
 
 
@@ -164,6 +174,7 @@ def test_policy_files_are_read_field_by_field(tmp_path):
     (True, {k: v for k, v in _ASSUMPTION.items() if k != "kind"},
      "假设 k 的 kind 须为 (kind must be one of) ['reading', 'choice', 'empirical'], 得到 got None"),
     (True, {**_ASSUMPTION, "value": 151}, "参数 k 的取值 151 不在其区间 (value outside its range) [90, 150]"),
+    (False, {**_RULE, "value": -5}, "参数 k（村网格户数上限） 不能为负 (must not be negative), 得到 got -5"),
 ])
 def test_bad_policy_entries_name_file_key_and_field(tmp_path, assumption, entry, says):
     path = _policy_file(tmp_path / "p.yaml", {"k": entry})
@@ -225,3 +236,24 @@ def test_values_at_their_limits_and_of_a_convertible_type_are_taken():
     assert pol["assessment.deduction_pct_per_point"] == 2.0 and isinstance(pol["assessment.deduction_pct_per_point"], float)
     assert pol["funding.sources"] == ("district",) and pol["grid.contiguous"] is False
     assert load_baseline().with_overrides({"pay.performance.period_months": 1})["pay.performance.period_months"] == 1
+
+
+def test_policy_files_read_the_same_under_any_locale(tmp_path):
+    """The files are UTF-8 whatever the machine's default text encoding (a PC set to GBK, a server in the C
+    locale): a fresh interpreter whose default is ASCII reads the same labels and scenario title."""
+    import os
+    import subprocess
+    import sys
+
+    import gridsim
+
+    scen = _scenario_file(tmp_path / "cap.yaml", {"id": "cap", "title": "社区上限450户", "overrides": {CAP: 450}})
+    code = ("import locale; from gridsim.policy import load_policy; p = load_policy(r'%s'); "
+            "print(locale.getpreferredencoding(False), p.param('%s').label, p.scenario.title, p['%s'])" % (scen, CAP, CAP))
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0",
+           "PYTHONIOENCODING": "utf-8", "PYTHONPATH": str(Path(gridsim.__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, encoding="utf-8")
+    assert out.returncode == 0, out.stderr
+    encoding, label, title, cap = out.stdout.split()
+    assert encoding.upper() in ("ANSI_X3.4-1968", "ASCII")  # the default really is not UTF-8
+    assert (label, title, cap) == ("社区小区网格规划住户上限", "社区上限450户", "450")
