@@ -88,6 +88,7 @@ def test_bad_overrides_name_where_they_came_from(overrides, says):
 
 
 def test_unknown_parameter_is_named():
+    assert CAP in load_baseline() and "grid.no_such_key" not in load_baseline()
     with pytest.raises(PolicyError) as err:
         load_baseline()["grid.no_such_key"]
     assert str(err.value) == "未知参数 (unknown parameter): grid.no_such_key"
