@@ -159,7 +159,8 @@ def test_policy_files_are_read_field_by_field(tmp_path):
                                            reason="按每月约15个半天估计", range=(90, 150), kind="empirical",
                                            valid=(0, 400))
     assert assumptions["cap"].drawn and assumptions["basis"].options == ("a", "b")
-    at_ends = _policy_file(tmp_path / "ends.yaml", {"lo": {**_ASSUMPTION, "value": 90}, "hi": {**_ASSUMPTION, "value": 150}})
+    at_ends = _policy_file(tmp_path / "ends.yaml",
+                           {"lo": {**_ASSUMPTION, "value": 90}, "hi": {**_ASSUMPTION, "value": 150}})
     ends = _parse_parameters(at_ends, assumption=True)
     assert (ends["lo"].value, ends["hi"].value) == (90, 150)  # a range is closed
     assert assumptions["basis"].kind == "reading" and not assumptions["basis"].drawn
@@ -234,7 +235,8 @@ def test_values_at_their_limits_and_of_a_convertible_type_are_taken():
         "pay.performance.period_months": 12, "assessment.deduction_pct_per_point": 2, "funding.sources": ["district"],
         "grid.village.min_households": 300, "grid.contiguous": False})  # a floor equal to its ceiling is allowed
     assert pol["pay.performance.period_months"] == 12 and pol["grid.village.min_households"] == 300
-    assert pol["assessment.deduction_pct_per_point"] == 2.0 and isinstance(pol["assessment.deduction_pct_per_point"], float)
+    pct = pol["assessment.deduction_pct_per_point"]
+    assert pct == 2.0 and isinstance(pct, float)
     assert pol["funding.sources"] == ("district",) and pol["grid.contiguous"] is False
     assert load_baseline().with_overrides({"pay.performance.period_months": 1})["pay.performance.period_months"] == 1
 
@@ -250,7 +252,8 @@ def test_policy_files_read_the_same_under_any_locale(tmp_path):
 
     scen = _scenario_file(tmp_path / "cap.yaml", {"id": "cap", "title": "社区上限450户", "overrides": {CAP: 450}})
     code = ("import locale; from gridsim.policy import load_policy; p = load_policy(r'%s'); "
-            "print(locale.getpreferredencoding(False), p.param('%s').label, p.scenario.title, p['%s'])" % (scen, CAP, CAP))
+            "print(locale.getpreferredencoding(False), p.param('%s').label, p.scenario.title, p['%s'])"
+            % (scen, CAP, CAP))
     env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0",
            "PYTHONIOENCODING": "utf-8", "PYTHONPATH": str(Path(gridsim.__file__).resolve().parents[1])}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, encoding="utf-8")

@@ -96,8 +96,8 @@ def main() -> int:
         left = [r for r in survived if r not in later and r not in same]
         checked = killed + len(survived)
         score = f"{100 * (killed + len(later)) / (checked - len(same)):.1f} %" if checked > len(same) else "—"
-        lines.append(f"| `{module}` | {mine[0]['run']} | {len(mine)} | {checked} | {killed} | {len(survived)} | {len(later)} | {len(same)} "
-                     f"| {len(left)} | {len(mine) - checked} | {score} |")
+        lines.append(f"| `{module}` | {mine[0]['run']} | {len(mine)} | {checked} | {killed} | {len(survived)} "
+                     f"| {len(later)} | {len(same)} | {len(left)} | {len(mine) - checked} | {score} |")
         remaining += left
     lines += ["", "## Equivalent mutants", ""]
     lines += [f"- `{name}`: {reason}" for name, reason in sorted(equivalent.items())
