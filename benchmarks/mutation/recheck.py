@@ -5,7 +5,7 @@ its verdicts. For each survivor this applies the mutant to the source (``mutmut 
 its module, records ``killed`` or ``survived`` in ``benchmarks/mutation/recheck.csv``, and puts the module's
 source back as it was. Run from the repository root after ``mutmut run``; arguments restrict it to some
 modules (``recheck.py pay plan_rules``) or mutants (``recheck.py gridsim.budget.x__bands__mutmut_78``), and ``--out FILE`` writes elsewhere (to run shards side by side in copies
-of the tree, then concatenate).
+of the tree, then concatenate). The verdicts already in the output file for mutants not re-checked are kept.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ TESTS = {
     "grid_rules": ["tests/test_plan.py", "tests/test_oracles.py"],
     "plan_rules": ["tests/test_plan.py", "tests/test_oracles.py"],
     "budget": ["tests/test_budget.py", "-k", "not cli"],  # the CLI tests print what these already check
-    "assessment": ["tests/test_assessment.py", "tests/test_money_exact.py"],
-    "policy": ["tests/test_policy.py", "tests/test_scenarios_exact.py"],
-    "visits": ["tests/test_pay.py", "tests/test_workload.py", "tests/test_money_exact.py"],
+    "assessment": ["tests/test_assessment.py", "tests/test_money_exact.py", "tests/test_assessment_contract.py"],
+    "policy": ["tests/test_policy.py", "tests/test_scenarios_exact.py", "tests/test_policy_files.py"],
+    "visits": ["tests/test_visits.py", "tests/test_pay.py", "tests/test_workload.py", "tests/test_money_exact.py"],
 }
 
 
@@ -65,6 +65,10 @@ def main(argv: list[str]) -> int:
             source.write_bytes(pristine)
         rows.append({"mutant": name, "status": status})
         print(f"{status:11s} {name}", flush=True)
+    if out.exists():  # keep the recorded verdicts of mutants not re-checked now (other modules, earlier runs)
+        with open(out, newline="", encoding="utf-8") as f:
+            done = {r["mutant"] for r in rows}
+            rows = [r for r in csv.DictReader(f) if r["mutant"] not in done] + rows
     with open(out, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=["mutant", "status"])
         w.writeheader()
