@@ -87,3 +87,59 @@ def test_the_workload_parts_a_caller_gives_are_the_ones_used(small_plan):
                                  parts=whole.assign(key_visits=whole["key_visits"].astype(int)))
     pd.testing.assert_frame_equal(as_int.grids, simulate_assessment(small_plan, policy, 200, 1, workers=1,
                                                                     parts=whole.astype({"tour_km": float})).grids)
+
+
+def test_worker_effects_have_mean_one():
+    """``_lognormal_effect``: mean-one log-normal effects (exp(σZ − σ²/2)), so the effect's spread never moves
+    the average worker."""
+    from gridsim.assessment import _lognormal_effect
+
+    rng = np.random.default_rng(11)
+    for sigma in (0.3, 0.6):
+        x = _lognormal_effect(rng, sigma, (400_000,))
+        se = np.sqrt(np.expm1(sigma**2) / x.size)
+        assert abs(x.mean() - 1.0) < 4 * se, (sigma, x.mean())
+
+
+def _only(policy, **overrides):
+    return policy.with_overrides({k.replace("__", "."): v for k, v in overrides.items()})
+
+
+def test_other_deductions_average_their_stated_mean(small_plan):
+    """With no missed visits, no cases, no training absence, no concealment and one kind of worker, a month's
+    deduction is the "other" points alone: gamma of mean ``assessment.other_points_mean``, in half points."""
+    policy = load_policy().with_overrides({
+        "assessment.miss_rate_base": 0.0, "cases.per_100_households_month": 0.0,
+        "assessment.training_absence_rate": 0.0, "assessment.leader_concealment_rate": 0.0,
+        "assessment.worker_effect_sd": 0.0, "assessment.other_points_mean": 4.0})
+    res = simulate_assessment(small_plan, policy, 400, 2, uncertain=False, workers=1)
+    points = res.grids["expected_deduction_points_month"]
+    months = len(res.periods) - 1  # assessed from February
+    se = np.sqrt(2 * 2.0**2 / (400 * months * len(points)))  # gamma(2, scale 2): variance 8
+    assert abs(points.mean() - 4.0) < 4 * se + 0.02, points.mean()  # + the half-point rounding
+
+
+def test_a_worker_unqualified_every_month_is_criticised_and_replaced_on_schedule(small_plan):
+    """Every month unqualified from January (other points far above 100): criticism at the 2nd unqualified month,
+    termination at the 3rd, two vacant months, then a new worker — criticisms in Feb, Jul, Dec and
+    terminations in Mar, Aug; the chance of at least one in the year is 1, never more."""
+    policy = load_policy().with_overrides({
+        "assessment.other_points_mean": 1e7, "assessment.start": "2024-01", "timing.new_rules_start": "2024-01",
+        "assessment.leader_concealment_rate": 0.0, "assessment.worker_effect_sd": 0.0})
+    res = simulate_assessment(small_plan, policy, 20, 3, uncertain=False, workers=1)
+    grids = len(res.grids)
+    monthly = res.monthly.set_index("period")
+    crit = monthly["expected_criticisms"] / grids
+    term = monthly["expected_terminations"] / grids
+    assert list(crit[crit > 0].index) == ["2024-02", "2024-07", "2024-12"] and (crit[crit > 0] == 1).all()
+    assert list(term[term > 0].index) == ["2024-03", "2024-08"] and (term[term > 0] == 1).all()
+    assert (res.grids["p_criticism"] == 1.0).all() and (res.grids["p_termination"] == 1.0).all()
+
+
+def test_performance_pay_is_paid_at_the_end_of_each_period_and_of_the_horizon(small_plan):
+    """``pay.performance.period_months`` 5: periods end in May and October, and the year's last, shorter
+    period in December."""
+    policy = load_policy().with_overrides({"pay.performance.period_months": 5})
+    res = simulate_assessment(small_plan, policy, 50, 4, workers=1)
+    paid = res.performance_paid.sum(axis=(0, 2))
+    assert [str(res.periods[t]) for t in np.flatnonzero(paid > 0)] == ["2024-05", "2024-10", "2024-12"]
