@@ -143,3 +143,20 @@ def test_performance_pay_is_paid_at_the_end_of_each_period_and_of_the_horizon(sm
     res = simulate_assessment(small_plan, policy, 50, 4, workers=1)
     paid = res.performance_paid.sum(axis=(0, 2))
     assert [str(res.periods[t]) for t in np.flatnonzero(paid > 0)] == ["2024-05", "2024-10", "2024-12"]
+
+
+def test_workers_differ_in_the_visits_they_miss(small_plan):
+    """``assessment.worker_effect_sd``: some workers miss more visits than others all year (a worker's effect
+    multiplies the miss rate). With only missed visits deducted, a replicate's deductions then spread much
+    wider than with identical workers, the average staying put."""
+    base = load_policy().with_overrides({
+        "assessment.miss_rate_base": 0.05, "cases.per_100_households_month": 0.0, "assessment.other_points_mean": 0.0,
+        "assessment.training_absence_rate": 0.0, "assessment.leader_concealment_rate": 0.0})
+    spread = {}
+    for sd in (0.0, 0.8):
+        res = simulate_assessment(small_plan, base.with_overrides({"assessment.worker_effect_sd": sd}), 400, 5,
+                                  uncertain=False, workers=1)
+        points = res.grids["expected_deduction_points_month"]
+        spread[sd] = (res.replicates["deduction_yuan"].std(), points.mean())
+    assert spread[0.8][0] > 1.5 * spread[0.0][0], spread
+    assert spread[0.8][1] == pytest.approx(spread[0.0][1], rel=0.1)  # mean-one effects: the same misses on average
