@@ -160,3 +160,51 @@ def test_workers_differ_in_the_visits_they_miss(small_plan):
         spread[sd] = (res.replicates["deduction_yuan"].std(), points.mean())
     assert spread[0.8][0] > 1.5 * spread[0.0][0], spread
     assert spread[0.8][1] == pytest.approx(spread[0.0][1], rel=0.1)  # mean-one effects: the same misses on average
+
+
+def _quiet(**overrides):
+    """Only the "other" deductions (no missed visits, cases or training absence), one kind of worker."""
+    return load_policy().with_overrides({
+        "assessment.miss_rate_base": 0.0, "cases.per_100_households_month": 0.0,
+        "assessment.training_absence_rate": 0.0, "assessment.worker_effect_sd": 0.0, **overrides})
+
+
+def test_a_month_without_deductions_has_nothing_to_conceal(small_plan):
+    res = simulate_assessment(small_plan, _quiet(**{"assessment.other_points_mean": 0.0,
+                                                   "assessment.leader_concealment_rate": 0.5,
+                                                   "assessment.spot_check_rate": 1.0}), 100, 6, uncertain=False, workers=1)
+    assert res.grids["expected_deduction_points_month"].eq(0).all()
+    assert res.grids["expected_leader_findings_year"].eq(0).all() and res.replicates["leader_findings"].eq(0).all()
+
+
+def test_every_concealed_month_with_a_deduction_is_found_when_every_month_is_checked(small_plan):
+    """Spot checks on every month: a 网格长 who conceals a month with any deduction — half a point is enough —
+    is found, so findings per grid and year = concealment rate × months with deductions (11 assessed months)."""
+    mean = 0.3  # deductions of half a point or a point, in most months none
+    clean = simulate_assessment(small_plan, _quiet(**{"assessment.other_points_mean": mean,
+                                                     "assessment.leader_concealment_rate": 0.0}), 400, 7,
+                                uncertain=False, workers=1)
+    dist = clean.score_distribution
+    deducted = 1.0 - dist[dist["score"] == 100.0].set_index("grid_id")["share"].reindex(clean.grids.index).fillna(0.0)
+    assert 0.2 < deducted.mean() < 0.8
+    found = simulate_assessment(small_plan, _quiet(**{"assessment.other_points_mean": mean,
+                                                     "assessment.leader_concealment_rate": 0.5,
+                                                     "assessment.spot_check_rate": 1.0}), 400, 7,
+                                uncertain=False, workers=1)
+    expected = 0.5 * deducted.mean() * 11
+    n = 400 * 11 * len(found.grids)
+    se = 11 * np.sqrt(0.5 * deducted.mean() * (1 - 0.5 * deducted.mean()) / n)
+    assert abs(found.grids["expected_leader_findings_year"].mean() - expected) < 4 * se + 0.02, expected
+
+
+def test_spot_checks_are_drawn_grid_by_grid(small_plan):
+    """Each grid's month is checked on its own (``assessment.spot_check_rate``): a replicate's findings are a sum
+    of independent grid-months, so they spread like a binomial count, not all-or-none months."""
+    res = simulate_assessment(small_plan, _quiet(**{"assessment.other_points_mean": 8.0,
+                                                   "assessment.leader_concealment_rate": 0.5,
+                                                   "assessment.spot_check_rate": 0.2}), 400, 8,
+                              uncertain=False, workers=1)
+    n, p = 11 * len(res.grids), 0.5 * 0.2  # nearly every month has deductions at a mean of 8 points
+    counts = res.replicates["leader_findings"]
+    assert abs(counts.mean() - n * p) < 0.1 * n * p
+    assert counts.std() < 1.5 * np.sqrt(n * p * (1 - p)), (counts.std(), np.sqrt(n * p * (1 - p)))
