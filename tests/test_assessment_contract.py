@@ -117,6 +117,32 @@ def test_other_deductions_average_their_stated_mean(small_plan):
     months = len(res.periods) - 1  # assessed from February
     se = np.sqrt(2 * 2.0**2 / (400 * months * len(points)))  # gamma(2, scale 2): variance 8
     assert abs(points.mean() - 4.0) < 4 * se + 0.02, points.mean()  # + the half-point rounding
+    assessed = res.monthly.iloc[1:]  # February to December
+    assert assessed["mean_score"].between(90.0, 100.0).all() and assessed["share_unqualified"].eq(0.0).all()
+    assert abs(assessed["mean_score"].mean() - (100.0 - points.mean())) < 0.05
+
+
+def test_the_score_distribution_counts_every_assessed_month(small_plan):
+    """Only the training sessions deduct (every participant absent): the months with a session score lower,
+    the others 100 — the distribution holds both, in the share of months each has."""
+    res = simulate_assessment(small_plan, _quiet(**{"assessment.other_points_mean": 0.0,
+                                                   "assessment.training_absence_rate": 1.0,
+                                                   "assessment.leader_concealment_rate": 0.0}), 50, 10,
+                              uncertain=False, workers=1)
+    dist = res.score_distribution
+    assert sorted(dist["score"].unique())[-1] == 100.0 and dist["score"].nunique() == 2
+    low = dist[dist["score"] < 100.0].groupby("grid_id")["share"].sum()
+    assert len(low) == len(res.grids) and low.between(1 / 11 - 1e-9, 0.5).all() and low.nunique() == 1
+
+
+def test_months_before_the_new_rules_are_assessed_but_not_priced(small_plan):
+    """``timing.new_rules_start`` 2024-03 (scenario start_after_deadline): February is assessed, its deductions
+    cost nothing; the money figures stay numbers."""
+    res = simulate_assessment(small_plan, load_policy("start_after_deadline"), 100, 11, workers=1)
+    assert np.isfinite(res.replicates["deduction_yuan"]).all() and np.isfinite(res.grids["expected_deduction_yuan_year"]).all()
+    feb = list(map(str, res.periods)).index("2024-02")
+    assert res.deducted[:, feb, :].sum() == 0 and res.deducted[:, feb + 1:, :].sum() > 0
+    assert res.monthly.loc[feb, "mean_score"] < 100.0  # assessed all the same
 
 
 def test_a_worker_unqualified_every_month_is_criticised_and_replaced_on_schedule(small_plan):
@@ -134,6 +160,9 @@ def test_a_worker_unqualified_every_month_is_criticised_and_replaced_on_schedule
     assert list(crit[crit > 0].index) == ["2024-02", "2024-07", "2024-12"] and (crit[crit > 0] == 1).all()
     assert list(term[term > 0].index) == ["2024-03", "2024-08"] and (term[term > 0] == 1).all()
     assert (res.grids["p_criticism"] == 1.0).all() and (res.grids["p_termination"] == 1.0).all()
+    assert (res.grids["mean_score"] == 0.0).all()  # deductions beyond 100 points: the score stops at 0
+    in_post = monthly["mean_score"].notna()
+    assert in_post.sum() >= 8 and (monthly.loc[in_post, "share_unqualified"] == 1.0).all()
 
 
 def test_performance_pay_is_paid_at_the_end_of_each_period_and_of_the_horizon(small_plan):
