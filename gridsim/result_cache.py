@@ -139,15 +139,21 @@ def cached(cache_dir: str | Path, kind: str, key: Mapping[str, Any], compute: Ca
                 os.utime(path)  # used now: the last to go when the folder is pruned (prune)
             return value, True
         value = compute()
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump((full, value), fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_pickle(path, (full, value))
     return value, False
+
+
+def write_pickle(path: Path, value: Any) -> None:
+    """Pickle ``value`` to ``path`` through a temporary file renamed into place, so a reader in another
+    process never sees half a file (the result cache here, the unit cache of the optimizer)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 KEEP_BYTES = 1_500_000_000
@@ -280,7 +286,7 @@ def stored_file(cache_dir: str | Path, kind: str, inputs: Any, path: str | Path,
     if not cache_dir:
         make(path)
         return path
-    digest = hashlib.sha256(json.dumps(_plain(inputs), sort_keys=True).encode("utf-8")).hexdigest()
+    digest = inputs_digest(inputs)
 
     def compute() -> bytes:
         make(path)

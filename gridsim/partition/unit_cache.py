@@ -19,8 +19,8 @@ not a silent omission.
 The deadline is not in the key: the search counts its effort in tries and the deadline only cuts them
 short, which the solution reports (``hit_deadline``); such a solution depends on timing and is not stored.
 
-Writes go to a temporary file renamed into place (``os.replace``), so two report lanes sharing the folder
-never read half a file; a file that cannot be read, or holds another key or a solution of the wrong shape,
+Writes go to a temporary file renamed into place (:func:`gridsim.result_cache.write_pickle`), so two report
+lanes sharing the folder never read half a file; a file that cannot be read, or holds another key or a solution of the wrong shape,
 is a miss (the unit is solved again and the file overwritten); a folder that cannot be written only loses
 the saving. Two runs that miss the same unit at once (the report partitions several scenarios in parallel
 processes, and the baseline and ``village_registered_households`` share every community) would both
@@ -33,10 +33,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import pickle
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -47,7 +45,7 @@ try:
 except ImportError:  # Windows: no flock; runs sharing a folder may then solve a unit twice (still correct)
     fcntl = None
 
-from ..result_cache import code_digest
+from ..result_cache import code_digest, write_pickle
 from .problem import UnitProblem
 from .solve import Effort, UnitSolution
 
@@ -151,18 +149,9 @@ def store(folder: str | Path, key: str, sol: UnitSolution) -> bool:
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}-", suffix=".tmp", dir=folder)
+        write_pickle(_path(folder, key), (key, sol))
     except OSError:  # a folder that cannot be written: the plan is made all the same, only not stored
         return False
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump((key, sol), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, _path(folder, key))
-    except OSError:
-        return False
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return True
 
 
