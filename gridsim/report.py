@@ -287,8 +287,7 @@ class PageSharing:
         shared, run = [], []
         for page in self.held.pop(stem, []):
             if self.difference(page.scenario, stem) is None:
-                for stale in (page.scen_dir / page.src.name, (page.scen_dir / page.src.name).with_suffix(".html")):
-                    stale.unlink(missing_ok=True)  # never leave an earlier run's page looking current
+                _remove_stale(page)
                 shared.append(NotebookResult(
                     page.scenario, stem, page.title, "shared", 0.0,
                     f"与 {self.host} 相同：同一网格方案，本页读取的 {len(reads)} 个参数取值相同 (the same as "
@@ -298,6 +297,13 @@ class PageSharing:
             else:
                 run.append(page)
         return shared, run
+
+
+def _remove_stale(page: "_Page") -> None:
+    """Delete the scenario's own copy of ``page`` from an earlier run (its notebook and HTML), for a page this
+    run skips or links to another scenario's copy: never leave an earlier run's page looking current."""
+    for stale in (page.scen_dir / page.src.name, (page.scen_dir / page.src.name).with_suffix(".html")):
+        stale.unlink(missing_ok=True)
 
 
 def page_needs(nb: nbformat.NotebookNode) -> list[str]:
@@ -498,6 +504,7 @@ class _Page:
     title: str
     skip: list[str] = field(default_factory=list)
     key: str = ""  # gridsim.page_key.page_key of this run
+    parameters: dict[str, Any] = field(default_factory=dict)  # what the page is run with (_parameters_for)
 
 
 def _finish(page: _Page, status: str, message: str, seconds: float, html_future,
@@ -531,8 +538,7 @@ def _lane(pages: "queue.Queue[_Page | None]", extra: Mapping[str, Any], timeout:
             start = time.perf_counter()
             reads = None
             try:
-                status, message, reads = kernel.run(page.src, dst, _parameters_for(page.src, page.scenario,
-                                                                                  page.scen_dir, extra), timeout)
+                status, message, reads = kernel.run(page.src, dst, page.parameters, timeout)
             except Exception as exc:  # any runner failure is this page's failure; the others still run
                 status, message = "failed", f"{type(exc).__name__}: {exc}"
                 kernel.close()
@@ -607,15 +613,6 @@ def _previous_results(scen_dir: Path) -> dict[str, dict]:
     try:
         notebooks = json.loads((scen_dir / MANIFEST).read_text(encoding="utf-8"))["notebooks"]
         return {r["notebook"]: r for r in notebooks if isinstance(r, dict) and "notebook" in r}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-
-
-def _previous_seconds(scen_dir: Path) -> dict[str, float]:
-    """How long each notebook took in the last recorded run of this scenario folder (empty if none)."""
-    try:
-        notebooks = json.loads((scen_dir / MANIFEST).read_text(encoding="utf-8"))["notebooks"]
-        return {r["notebook"]: float(r["seconds"]) for r in notebooks}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
 
@@ -833,27 +830,27 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
                            f"optimizer {info['seconds']:.1f} s）")
     elif any(extra.get(k) for k in INPUT_PARAMETERS):
         inputs = read_inputs(extra)
+    notebook_of = {src.stem: nbformat.read(src, as_version=4) for src in paths}  # each read once
     skips = {}
     for src in paths:
-        needs = page_needs(nbformat.read(src, as_version=4))
+        needs = page_needs(notebook_of[src.stem])
         if inputs is not None and needs:
             from .report_inputs import missing_inputs
 
             skips[src.stem] = missing_inputs(needs, has_current=inputs.has_current, has_cases=inputs.cases is not None,
                                              has_units=not inputs.units_drawn)
     host = report_host([s.id for s in scen_objs])
-    scopes = {src.stem: page_scope(nbformat.read(src, as_version=4)) for src in paths}
+    scopes = {src.stem: page_scope(notebook_of[src.stem]) for src in paths}
     sharing = PageSharing(host, dict(zip(names, policies)), {sid: info.get("plan_id") for sid, info in plans.items()},
-                          [src.stem for src in paths if page_shares_by_reads(nbformat.read(src, as_version=4))])
+                          [src.stem for src in paths if page_shares_by_reads(notebook_of[src.stem])])
     results: list[NotebookResult] = []
     pages: list[_Page] = []
     for scen in scen_objs:
         for src in paths:
-            title = notebook_title(nbformat.read(src, as_version=4), src.stem)
+            title = notebook_title(notebook_of[src.stem], src.stem)
             page = _Page(src, scen.id, out_dir / scen.id, title, skips.get(src.stem) or [])
             if page.skip or (scopes[src.stem] == "report" and scen.id != host):
-                for stale in (page.scen_dir / src.name, (page.scen_dir / src.name).with_suffix(".html")):
-                    stale.unlink(missing_ok=True)  # never leave an earlier run's page looking current
+                _remove_stale(page)
                 results.append(NotebookResult(scen.id, src.stem, title, "skipped", 0.0, "；".join(page.skip))
                                if page.skip else shared_result(page, host))
             else:
@@ -864,8 +861,9 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
     data, policy_of = data_digest(extra), dict(zip(names, policies))
     previous = {scen.id: _previous_results(out_dir / scen.id) for scen in scen_objs}
     for page in pages:
-        page.key = page_key(page.src, _parameters_for(page.src, page.scenario, page.scen_dir, extra),
-                            policy_of[page.scenario], data=data, plan=(plans.get(page.scenario) or {}).get("plan_id"))
+        page.parameters = _parameters_for(page.src, page.scenario, page.scen_dir, extra)
+        page.key = page_key(page.src, page.parameters, policy_of[page.scenario], data=data,
+                            plan=(plans.get(page.scenario) or {}).get("plan_id"))
         res = None if rerun else kept_page(page, previous[page.scenario].get(page.src.stem))
         if res is not None:
             kept.append((page, res))
@@ -875,7 +873,8 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
     # The host's pages first (other scenarios may share them: PageSharing), then longest first (by the last
     # run's times; unknown ones first of all, pages across scenarios — the longest — before the others), so
     # the lanes finish together. Pages another scenario may share wait, held, until the host's copy is done.
-    last = {(scen.id, nb): sec for scen in scen_objs for nb, sec in _previous_seconds(out_dir / scen.id).items()}
+    last = {(sid, nb): float(r["seconds"]) for sid, entries in previous.items() for nb, r in entries.items()
+            if isinstance(r.get("seconds"), (int, float))}
     pages.sort(key=lambda p: (p.scenario != host, -last.get((p.scenario, p.src.stem), float("inf")),
                               scopes[p.src.stem] != "report"))
     todo: queue.Queue[_Page | None] = queue.Queue()
