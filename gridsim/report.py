@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import ast
 import datetime as _dt
+import functools
 import html
 import json
 import multiprocessing
@@ -430,24 +431,26 @@ class WarmKernel:
 def _with_font(page: str, font_cache: str | Path = "") -> str:
     """``page`` with its fonts and frames placed last in its head (so they win over the template's).
 
-    The CJK font is cut down to the page's characters and embedded (:mod:`gridsim.webfont`): a reader
-    on a machine without a Chinese font still sees every heading, table header and output. Cutting the
-    font is most of a page's conversion; with ``font_cache`` (the report's result cache) a page using the
-    same characters as one before (the same page of a repeated run) gets the stored cut, keyed by those
-    characters, the font file and the code (:func:`gridsim.result_cache.cached`).
+    The CJK font is cut down to the page's characters and the package's own
+    (:func:`gridsim.webfont.report_font_chars`) and embedded (:mod:`gridsim.webfont`): a reader on a machine
+    without a Chinese font still sees every heading, table header and output. Cutting the font is most of a
+    page's conversion; with ``font_cache`` (the report's result cache) a page asking for the same characters
+    as one before — most pages of a report, and the same page of a repeated run — gets the stored cut, keyed
+    by those characters, the font file and the code (:func:`gridsim.result_cache.cached`).
     """
-    from .webfont import embedded_css, page_characters
+    from .webfont import embedded_css, report_font_chars
 
+    chars = report_font_chars(page)
     if font_cache:
         from .plotting import cjk_font_path
         from .result_cache import cached
 
         font = Path(cjk_font_path())
-        key = {"chars": "".join(sorted(page_characters(page))),
+        key = {"chars": "".join(sorted(chars)),
                "font": [str(font), font.stat().st_size, font.stat().st_mtime_ns]}
-        css = cached(font_cache, "font", key, lambda: embedded_css(page))[0]
+        css = cached(font_cache, "font", key, lambda: embedded_css(page, chars))[0]
     else:
-        css = embedded_css(page)
+        css = embedded_css(page, chars)
     return page.replace("</head>", css + FRAME_CSS + "</head>", 1)
 
 
@@ -459,18 +462,23 @@ FRAME_CSS = ("<style>.jp-OutputArea-child,.jp-OutputArea-output{min-width:0;max-
              "</style>")
 
 
+@functools.lru_cache(maxsize=1)
+def _exporter():
+    """One HTML exporter per process: its templates are loaded and compiled once, not for every page."""
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                        language_code="zh")  # lang="zh": the browser picks Chinese glyph forms
+
+
 def to_html(ipynb: Path, dst: Path, title: str, font_cache: str | Path = "") -> Path:
     """The executed notebook as HTML for readers: no code, no prompts, no warning streams, its own CJK font
     (``font_cache``: see :func:`_with_font`)."""
-    from nbconvert import HTMLExporter
-
     nb = nbformat.read(ipynb, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-                            language_code="zh")  # lang="zh": the browser picks Chinese glyph forms
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body, _ = _exporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
     dst.write_text(_with_font(body, font_cache), encoding="utf-8")
     return dst
 

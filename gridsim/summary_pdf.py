@@ -19,6 +19,7 @@ date, fixed metadata).
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import tempfile
@@ -84,7 +85,22 @@ def _to_truetype(font) -> None:
 
 
 def truetype_subset(chars: str, dst: Path) -> Path:
-    """The packaged CJK font cut down to ``chars`` (and ASCII) as a TrueType file at ``dst``."""
+    """The packaged CJK font cut down to ``chars`` and the package's own characters
+    (:func:`gridsim.webfont.package_characters`) as a TrueType file at ``dst``.
+
+    Cutting and converting the outlines takes about a second; cut to the package's characters too, the font
+    is the same for every scenario's summary (its text comes from the package and the numbers), so it is
+    made once per process (:func:`_truetype_bytes`). The PDF embeds only the glyphs it draws: matplotlib cuts
+    a Type 42 font down to them again."""
+    from .webfont import package_characters
+
+    dst.write_bytes(_truetype_bytes(frozenset(ch for ch in chars if ord(ch) > 127) | package_characters()))  # ASCII: always
+    return dst
+
+
+@functools.lru_cache(maxsize=2)
+def _truetype_bytes(chars: frozenset[str]) -> bytes:
+    """The packaged CJK font cut down to ``chars`` (and ASCII), its outlines converted to TrueType."""
     from fontTools import subset
     from fontTools.ttLib import TTFont
 
@@ -100,8 +116,9 @@ def truetype_subset(chars: str, dst: Path) -> Path:
     sub.populate(text="".join(sorted(set(chars) | {chr(c) for c in range(32, 127)})))
     sub.subset(font)
     _to_truetype(font)
-    font.save(str(dst))
-    return dst
+    buf = io.BytesIO()
+    font.save(buf)
+    return buf.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------------

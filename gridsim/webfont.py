@@ -18,6 +18,7 @@ the figures use (:func:`gridsim.plotting.cjk_font_path`).
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import re
@@ -55,6 +56,33 @@ def page_characters(page: str) -> set[str]:
     # JSON in scripts (widget state, Plotly figures) writes non-ASCII as \\uXXXX escapes.
     text += "".join(chr(int(h, 16)) for h in re.findall(r"\\u([0-9a-fA-F]{4})", text))
     return {ch for ch in text if ord(ch) > 127 and ch.isprintable()}
+
+
+@functools.lru_cache(maxsize=1)
+def package_characters() -> frozenset[str]:
+    """Every non-ASCII character of the package's own texts: its Python sources (messages, labels,
+    headers), the policy and scenario files and the notebooks — what most of a page is made of.
+
+    A report page's font is cut to these *and* the page's own characters (:func:`report_font_chars`), so
+    pages that add nothing of their own (the same page of another scenario, most pages of a report) ask for
+    the same cut and share one stored copy; only a page with text from elsewhere (a register's names) gets a
+    cut of its own. The embedded font grows from 60–150 KB to about 490 KB (base64, ~1,100 characters) on
+    pages of 0.4–4 MB; in return a report of every scenario cuts the font once instead of 50 times
+    (0.6–0.7 s each)."""
+    from .paths import NOTEBOOK_DIR, PACKAGE_DIR, POLICY_DIR, SCENARIO_DIR
+
+    files = [*sorted(PACKAGE_DIR.rglob("*.py")), *sorted(POLICY_DIR.glob("*")), *sorted(SCENARIO_DIR.glob("*.yaml")),
+             *sorted(NOTEBOOK_DIR.glob("*.ipynb"))]
+    chars: set[str] = set()
+    for path in files:
+        if path.is_file():
+            chars |= {ch for ch in path.read_text(encoding="utf-8") if ord(ch) > 127 and ch.isprintable()}
+    return frozenset(chars)
+
+
+def report_font_chars(page: str) -> set[str]:
+    """The characters a report page's font is cut to: the page's own and :func:`package_characters`."""
+    return page_characters(page) | package_characters()
 
 
 def subset_font(chars: Iterable[str], flavor: str | None = "woff") -> bytes:
@@ -98,10 +126,10 @@ def font_face(src: str, fmt: str) -> str:
             f"unicode-range:{UNICODE_RANGE};font-display:block;}}")
 
 
-def embedded_css(page: str) -> str:
-    """A ``<style>`` for ``page``: the CJK font cut down to the page's characters as a WOFF data URI,
-    and :func:`font_rules`. About 60 bytes per Chinese character used."""
-    data = base64.b64encode(subset_font(page_characters(page))).decode("ascii")
+def embedded_css(page: str, chars: Iterable[str] | None = None) -> str:
+    """A ``<style>`` for ``page``: the CJK font cut down to ``chars`` (default: the page's characters) as a
+    WOFF data URI, and :func:`font_rules`. About 300 bytes (base64) per Chinese character."""
+    data = base64.b64encode(subset_font(page_characters(page) if chars is None else chars)).decode("ascii")
     return f"<style>{font_face(f'data:font/woff;base64,{data}', 'woff')}{font_rules()}</style>"
 
 

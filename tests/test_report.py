@@ -202,6 +202,28 @@ def test_font_cut_is_stored_by_the_characters_of_the_page(tmp_path):
     assert ord("鬱") in TTFont(io.BytesIO(base64.b64decode(data))).getBestCmap()
 
 
+def test_pages_made_of_the_package_s_text_share_one_font_cut(tmp_path):
+    """Two pages with different characters, all from the package's own text, ask for the same cut: one
+    stored copy, the same bytes, covering characters neither page has."""
+    import io
+
+    from fontTools.ttLib import TTFont
+
+    from gridsim import webfont
+
+    first = report._with_font("<html><head></head><body><h1>网格经费</h1></body></html>", tmp_path)
+    second = report._with_font("<html><head></head><body><p>走访户次 (visits)</p></body></html>", tmp_path)
+    assert len(list(tmp_path.glob("font-*.pkl"))) == 1
+    font = webfont.embedded_font_bytes(first)
+    assert font == webfont.embedded_font_bytes(second)
+    cmap = TTFont(io.BytesIO(font)).getBestCmap()
+    assert ord("街") in cmap and "街" in webfont.package_characters()  # on neither page: from the package
+    assert ord("鬱") not in cmap  # still a cut, not the whole font
+    own = report._with_font("<html><head></head><body><p>鬱</p></body></html>", tmp_path)
+    assert len(list(tmp_path.glob("font-*.pkl"))) == 2 and ord("鬱") in TTFont(
+        io.BytesIO(webfont.embedded_font_bytes(own))).getBestCmap()
+
+
 def test_page_font_comes_first_for_non_ascii_on_every_text_element():
     from gridsim import webfont
 

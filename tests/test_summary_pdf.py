@@ -133,3 +133,19 @@ def test_wrap_breaks_chinese_between_characters_and_english_at_spaces():
     assert "".join(lines).replace(" ", "") == "全街道现有网格四十二个，调整后三十八个。AratherlongEnglishphrasehere"
     words = [w for line in lines for w in line.replace("。", " ").split() if w.isascii()]
     assert words == "A rather long English phrase here".split()  # English breaks only at spaces
+
+
+def test_the_font_is_cut_once_for_summaries_of_package_text_and_the_pdf_keeps_only_drawn_glyphs(tmp_path):
+    """Summaries whose Chinese comes from the package (every scenario's, on the embedded data) share one
+    TrueType cut per process; the PDF still carries only the glyphs it draws (matplotlib cuts Type 42
+    fonts again), so it stays small though the cut covers the package's ~1,100 characters."""
+    summary_pdf._truetype_bytes.cache_clear()
+    fig = figure()
+    a = summary_pdf.write_summary_pdf(tmp_path / "a.pdf", "史河街道 情景摘要：基线 baseline", SENTENCES, small_table(), fig)
+    b = summary_pdf.write_summary_pdf(tmp_path / "b.pdf", "史河街道 情景摘要：高支出 high_spend 2", SENTENCES,
+                                      small_table(3), fig)
+    plt.close(fig)
+    info = summary_pdf._truetype_bytes.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+    cut = summary_pdf.truetype_subset("", tmp_path / "whole.ttf").stat().st_size
+    assert a.stat().st_size < cut / 3 and b.stat().st_size < cut / 3

@@ -64,16 +64,12 @@ def data_title(model: EditorModel) -> str:
 
 
 def app_characters(model: EditorModel) -> str:
-    """Every non-ASCII character the app can show: the package's messages and labels (its source), the
-    editor notebook, and the register's unit names."""
-    from ..paths import PACKAGE_DIR
-    from .serve import EDITOR_NOTEBOOK
+    """Every non-ASCII character the app can show: the package's own text (its messages and labels, the
+    notebooks, the policy files: :func:`gridsim.webfont.package_characters`) and the register's unit names."""
+    from ..webfont import package_characters
 
-    texts = [p.read_text(encoding="utf-8") for p in sorted(PACKAGE_DIR.rglob("*.py"))]
-    if EDITOR_NOTEBOOK.is_file():
-        texts.append(EDITOR_NOTEBOOK.read_text(encoding="utf-8"))
-    texts += list(model.unit_names.values())
-    return "".join(sorted({ch for t in texts for ch in t if ord(ch) > 127 and ch.isprintable()}))
+    names = {ch for name in model.unit_names.values() for ch in str(name) if ord(ch) > 127 and ch.isprintable()}
+    return "".join(sorted(package_characters() | names))
 
 
 @functools.lru_cache(maxsize=4)
