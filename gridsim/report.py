@@ -301,10 +301,29 @@ class PageSharing:
 
 
 def _remove_stale(page: "_Page") -> None:
-    """Delete the scenario's own copy of ``page`` from an earlier run (its notebook and HTML), for a page this
-    run skips or links to another scenario's copy: never leave an earlier run's page looking current."""
+    """Delete the scenario's own copy of ``page`` from an earlier run — its notebook, its HTML and the files it
+    published (:func:`page_writes`: ``files/<name>`` and the copy beside the pages) — for a page this run
+    skips or links to another scenario's copy: never leave an earlier run's page or files looking current."""
     for stale in (page.scen_dir / page.src.name, (page.scen_dir / page.src.name).with_suffix(".html")):
         stale.unlink(missing_ok=True)
+    for name in page.writes:
+        published = page.scen_dir / FILES_DIR / name
+        if published.is_dir():
+            shutil.rmtree(published)
+        else:
+            published.unlink(missing_ok=True)
+        beside = page.scen_dir / (name if name.endswith(".pdf") else f"{name}.xlsx")  # collect_pdfs/_workbooks
+        beside.unlink(missing_ok=True)
+
+
+def page_writes(nb: nbformat.NotebookNode) -> list[str]:
+    """What a page publishes under its scenario's ``files/`` (notebook metadata ``gridsim.writes``: folder or
+    file names, e.g. ``plan``, ``budget``, ``summary.pdf``)."""
+    names = list(nb.metadata.get("gridsim", {}).get("writes", []))
+    bad = [n for n in names if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(n)) or n in (".", "..")]
+    if bad:
+        raise GridsimError(f"笔记本元数据 gridsim.writes 须为 files/ 下的文件或文件夹名 (plain names under files/): {bad}")
+    return names
 
 
 def page_needs(nb: nbformat.NotebookNode) -> list[str]:
@@ -511,6 +530,7 @@ class _Page:
     scen_dir: Path
     title: str
     skip: list[str] = field(default_factory=list)
+    writes: list[str] = field(default_factory=list)  # what it publishes under files/ (page_writes)
     key: str = ""  # gridsim.page_key.page_key of this run
     parameters: dict[str, Any] = field(default_factory=dict)  # what the page is run with (_parameters_for)
 
@@ -566,7 +586,8 @@ def collect_workbooks(scen_dir: Path, since: float) -> list[Path]:
     """Copy each workbook a notebook wrote this run (``files/<name>/budget.xlsx``) to ``<scenario>/<name>.xlsx``.
 
     Only workbooks written after ``since`` (a ``time.time()``) are copied, so a notebook that failed this
-    time never leaves last run's workbook looking current.
+    time never leaves last run's workbook looking current; a copy whose source under ``files/`` is gone is
+    removed.
     """
     copied = []
     for book in sorted((scen_dir / FILES_DIR).glob("*/budget.xlsx")):
@@ -574,6 +595,9 @@ def collect_workbooks(scen_dir: Path, since: float) -> list[Path]:
             dst = scen_dir / f"{book.parent.name}.xlsx"
             shutil.copy2(book, dst)
             copied.append(dst)
+    for old in scen_dir.glob("*.xlsx"):  # a copy whose source is gone (its page was skipped or shared)
+        if not (scen_dir / FILES_DIR / old.stem / "budget.xlsx").exists():
+            old.unlink()
     return copied
 
 
@@ -856,7 +880,8 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
     for scen in scen_objs:
         for src in paths:
             title = notebook_title(notebook_of[src.stem], src.stem)
-            page = _Page(src, scen.id, out_dir / scen.id, title, skips.get(src.stem) or [])
+            page = _Page(src, scen.id, out_dir / scen.id, title, skips.get(src.stem) or [],
+                         page_writes(notebook_of[src.stem]))
             if page.skip or (scopes[src.stem] == "report" and scen.id != host):
                 _remove_stale(page)
                 results.append(NotebookResult(scen.id, src.stem, title, "skipped", 0.0, "；".join(page.skip))

@@ -320,6 +320,37 @@ def test_a_page_across_scenarios_runs_once_and_the_other_scenarios_link_to_it(tm
     assert {r.notebook: r.status for r in alone.results} == {"01_own": "ok", "06_across": "ok"}
 
 
+def test_a_linked_page_leaves_none_of_its_earlier_own_files(tmp_path):
+    """A scenario's page made by itself last time, linked to the host's this time: its notebook, HTML, the
+    files it published (``gridsim.writes``) and their copy beside the pages are gone, and not listed."""
+    d = tmp_path / "nbs"
+    d.mkdir()
+    path = write_notebook(d / "07_across.ipynb",
+                          "from pathlib import Path\nout = Path(output_dir) / 'sens'\nout.mkdir(parents=True, exist_ok=True)\n"
+                          "(out / 'budget.xlsx').write_bytes(b'x')\n(out / 'grids.csv').write_text('a')",
+                          params="scenario: str = 'baseline'  # 情景\noutput_dir: str = ''  # 输出")
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["gridsim"] = {"scope": "report", "writes": ["sens"]}
+    nbformat.write(nb, path)
+    out = tmp_path / "out"
+    alone = report.run_reports(["pay_per_full_100"], out, notebook_dir=d, progress=False)
+    other = out / "pay_per_full_100"
+    assert not alone.failed and (other / "sens.xlsx").exists() and (other / "files" / "sens" / "grids.csv").exists()
+    both = report.run_reports(["pay_per_full_100", "baseline"], out, notebook_dir=d, progress=False, jobs=2)
+    assert {(r.scenario, r.status) for r in both.results} == {("baseline", "ok"), ("pay_per_full_100", "shared")}
+    assert not (other / "files" / "sens").exists() and not (other / "sens.xlsx").exists()
+    assert not (other / "07_across.ipynb").exists() and (out / "baseline" / "sens.xlsx").exists()
+    manifest = json.loads((other / "manifest.json").read_text(encoding="utf-8"))
+    assert not any("sens" in f for f in manifest["files"])
+
+
+def test_page_writes_must_be_plain_names_under_files():
+    nb = nbformat.v4.new_notebook(metadata={"gridsim": {"writes": ["../plan"]}})
+    with pytest.raises(GridsimError, match="gridsim.writes"):
+        report.page_writes(nb)
+    assert report.page_writes(nbformat.v4.new_notebook()) == []
+
+
 def test_report_defaults_only_lower_a_pages_own_default(tmp_path):
     d = tmp_path / "nbs"
     d.mkdir()
