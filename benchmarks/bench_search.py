@@ -1,0 +1,83 @@
+"""Benchmark and identity check for the optimizer's local search (issue 13).
+
+Runs :func:`gridsim.partition.partition` (one process, seed 0, no time limit, no unit cache) for each
+distinct optimizer policy of the shipped scenarios (:func:`gridsim.scenario_plan.optimizer_policy`),
+the baseline with ``grid.community.max_planned_households`` at 450, ``mode="repair"`` once from today's
+map, and one generated register (:func:`gridsim.partition.instances.register`), all on the embedded
+data set. For each plan it prints the CPU seconds (``time.process_time``) and a sha256 of the plan's
+assignment, then the total CPU. A speed-up of the search is only acceptable when every hash equals the
+one printed by the code before the change (run this script with ``PYTHONPATH`` pointing at either tree;
+it imports whichever ``gridsim`` is on the path and prints which).
+
+Run: ``PYTHONPATH=$PWD python benchmarks/bench_search.py [--only NAME ...]``.
+
+Last figures (2026-11-30, 2 shared cores):
+
+(filled in below after the runs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import time
+
+import numpy as np
+
+
+def _digest(assignment) -> str:
+    text = "\n".join("" if g is None or (isinstance(g, float) and np.isnan(g)) else str(g)
+                     for g in assignment.tolist())
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _cases():
+    """``(name, homes, graph, policy, mode)`` for every plan the check runs."""
+    from gridsim.graph import build_graph
+    from gridsim.partition.instances import register
+    from gridsim.policy import list_scenarios, load_policy
+    from gridsim.report_inputs import load_inputs
+    from gridsim.scenario_plan import optimizer_policy
+
+    d = load_inputs("")
+    homes = d.homes
+    graph = build_graph(homes, d.barriers)
+    seen: dict[str, str] = {}
+    for scen in list_scenarios():
+        pol = load_policy(scen.id)
+        key = repr(optimizer_policy(pol))
+        if key in seen:
+            print(f"# {scen.id}: same optimizer rules as {seen[key]}, skipped", flush=True)
+            continue
+        seen[key] = scen.id
+        yield scen.id, homes, graph, pol, "fewest"
+    base = load_policy("baseline")
+    yield "cap450", homes, graph, base.with_overrides({"grid.community.max_planned_households": 450}), "fewest"
+    yield "repair", homes, graph, base, "repair"
+    gen = register(7)
+    yield "generated7", gen, build_graph(gen), base, "fewest"
+
+
+def main(argv=None) -> None:
+    import gridsim
+    from gridsim.partition import partition
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", default=None, help="run only these plans (names as printed)")
+    args = ap.parse_args(argv)
+    print(f"# gridsim from {gridsim.__file__}", flush=True)
+    total = 0.0
+    for name, homes, graph, pol, mode in _cases():
+        if args.only and name not in args.only:
+            continue
+        t = time.process_time()
+        res = partition(homes, graph, policy=pol, mode=mode, seed=0, time_limit=None, workers=1)
+        cpu = time.process_time() - t
+        total += cpu
+        print(f"{name:32s} cpu {cpu:7.2f} s  grids {res.plan.n_grids():4d}  sha {_digest(res.plan.assignment)}",
+              flush=True)
+    print(f"{'total':32s} cpu {total:7.2f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
