@@ -26,6 +26,8 @@ households when the search starts), matching :meth:`gridsim.plan.Plan.moved_hous
 from __future__ import annotations
 
 import math
+from operator import add, itemgetter, sub
+
 import numpy as np
 
 from ..graph import separates
@@ -51,35 +53,51 @@ class LocalSearch:
 
     def __init__(self, prob: UnitProblem, labels: np.ndarray, mode: str):
         self.p = prob
+        self.a, self.b = prob.a.tolist(), prob.b.tolist()
+        self.group = prob.group.tolist()
+        self.old = prob.old.tolist()
+        self.hh = prob.households.tolist()
+        self.order = ORDERS[mode]
+        self._pick = itemgetter(*self.order)  # a delta tuple in mode order
+        self.A, self.B = prob.A, prob.B
+        self.fixed = [False] * prob.n if prob.pin is None else (prob.pin >= 0).tolist()  # pinned: never moves
+        self._pinned = np.flatnonzero(prob.pin >= 0) if prob.pin is not None else np.empty(0, dtype=np.int64)
+        self.wl = prob.workload.proxy if prob.workload is not None else None
+        self.rows = self.wl.rows.tolist() if self.wl is not None else None  # per-home proxy rows as floats
+        self._load(labels)
+        self.heir = self._heirs()
+        self._heir_home = None  # :meth:`_heir_per_home`, worked out when first asked
+
+    def _load(self, labels) -> None:
+        """The per-grid sums of labelling ``labels`` (everything that depends on it except the heirs).
+
+        Besides the sums, each grid's penalty terms (``gp``: households outside the limits, ``gw``: hours
+        above the workload ceiling in penalty units) are kept, so a move's delta reads them instead of
+        working them out again; they are updated by :meth:`apply` for the two grids a move touches."""
         self.lab = [int(x) for x in labels]
         k = int(max(self.lab)) + 1 if len(self.lab) else 0
         self.k = k
-        a, b = prob.a.tolist(), prob.b.tolist()
-        self.a, self.b = a, b
+        a, b = self.a, self.b
         self.sa, self.sb, self.cnt = [0] * k, [0] * k, [0] * k
         for v, g in enumerate(self.lab):
             self.sa[g] += a[v]
             self.sb[g] += b[v]
             self.cnt[g] += 1
-        self.group = prob.group.tolist()
         self.gc: dict[tuple[int, int], int] = {}
         for v, g in enumerate(self.lab):
             if self.group[v] >= 0:
                 key = (self.group[v], g)
                 self.gc[key] = self.gc.get(key, 0) + 1
-        self.old = prob.old.tolist()
-        self.hh = prob.households.tolist()
-        self.heir = self._heirs()
-        self.order = ORDERS[mode]
-        self.A, self.B = prob.A, prob.B
-        self.fixed = [False] * prob.n if prob.pin is None else (prob.pin >= 0).tolist()  # pinned: never moves
-        self._pinned = np.flatnonzero(prob.pin >= 0) if prob.pin is not None else np.empty(0, dtype=np.int64)
-        self.wl = prob.workload.proxy if prob.workload is not None else None
+        self.gp = [self.pen(self.sa[g], self.sb[g]) for g in range(k)]
+        self.gw = [0] * k
+        self._ranked = None  # the three largest (hours, grid) of the non-empty grids, worked out when asked
+        self._bal = 0
         if self.wl is not None:
             labs = np.asarray(self.lab, dtype=np.int64)
             rows = self.wl.rows
-            self.ws = [rows[labs == g].sum(axis=0) for g in range(k)]  # per-grid sums
+            self.ws = [rows[labs == g].sum(axis=0).tolist() for g in range(k)]  # per-grid sums
             self.hrs = [self.wl.hours(s) if self.cnt[g] else 0.0 for g, s in enumerate(self.ws)]
+            self.gw = [self.wpen(h) for h in self.hrs]
 
     def _heirs(self) -> dict[int, int]:
         over: dict[tuple[int, int], int] = {}
@@ -100,52 +118,76 @@ class LocalSearch:
         return excess_units(hours, self.wl.ceiling) if self.wl is not None else 0
 
     def penalty(self) -> int:
-        return sum(self.pen(self.sa[g], self.sb[g]) + (self.wpen(self.hrs[g]) if self.wl is not None else 0)
-                   for g in range(self.k) if self.cnt[g])
+        gp, gw, cnt = self.gp, self.gw, self.cnt
+        return sum(gp[g] + gw[g] for g in range(self.k) if cnt[g])
+
+    def _rank(self) -> list:
+        """The three largest ``(hours, grid)`` among the non-empty grids (all of them when fewer)."""
+        if self._ranked is None:
+            cnt = self.cnt
+            self._ranked = sorted(((h, g) for g, h in enumerate(self.hrs) if cnt[g]), reverse=True)[:3]
+            self._bal = balance_units(self._ranked[0][0] if self._ranked else 0.0)
+        return self._ranked
 
     def balance(self) -> int:
         """The largest grid's hours in balance steps (0 when the workload ceiling does not apply)."""
         if self.wl is None:
             return 0
-        return balance_units(max((h for g, h in enumerate(self.hrs) if self.cnt[g]), default=0.0))
-
-    def _moved_hours(self, v: int, p: int, q: int) -> tuple[float, float]:
-        """Hours of grids ``p`` and ``q`` after ``v`` moves from ``p`` to ``q``."""
-        row = self.wl.rows[v]
-        hp = self.wl.hours(self.ws[p] - row) if self.cnt[p] > 1 else 0.0
-        return hp, self.wl.hours(self.ws[q] + row)
+        self._rank()
+        return self._bal
 
     def _balance_after(self, changed: dict[int, float]) -> int:
-        top = max((h for g, h in enumerate(self.hrs) if self.cnt[g] and g not in changed), default=0.0)
+        """:meth:`balance` once the grids in ``changed`` (at most two) have the hours given there: the
+        largest of the others is among the three largest now, so no pass over all grids is needed."""
+        top = next((h for h, g in self._rank() if g not in changed), 0.0)
         return balance_units(max([top, *changed.values()]))
 
     def breaks(self, v: int) -> bool:
         """Would removing ``v`` split its grid (its same-grid neighbours no longer meet)?"""
         return separates(self.p.adj, self.lab, v)
 
-    def delta(self, v: int, q: int, w_p: float, w_q: float) -> tuple:
-        """Objective change (penalty, cut, groups, moved) of moving ``v`` to grid ``q``, in mode order."""
+    def _leave(self, v: int) -> tuple[int, int, float]:
+        """The part of a move's delta that does not depend on where ``v`` goes: its grid ``p``, the change
+        of ``p``'s penalty, and ``p``'s hours after ``v`` leaves (0.0 without the workload ceiling)."""
         p = self.lab[v]
-        av, bv = self.a[v], self.b[v]
-        dpen = (self.pen(self.sa[p] - av, self.sb[p] - bv) + self.pen(self.sa[q] + av, self.sb[q] + bv)
-                - self.pen(self.sa[p], self.sb[p]) - self.pen(self.sa[q], self.sb[q]))
+        sa, sb = self.sa[p] - self.a[v], self.sb[p] - self.b[v]
+        A, B = self.A, self.B
+        dpen = (sa - A if sa > A else 0) + (B - sb if B > sb else 0) - self.gp[p]
+        hp = 0.0
+        wl = self.wl
+        if wl is not None:
+            if self.cnt[p] > 1:
+                hp = wl.hours(map(sub, self.ws[p], self.rows[v]))
+            dpen += excess_units(hp, wl.ceiling) - self.gw[p]
+        return p, dpen, hp
+
+    def delta(self, v: int, q: int, w_p: float, w_q: float, leave: tuple | None = None) -> tuple:
+        """Objective change (penalty, cut, groups, moved) of moving ``v`` to grid ``q``, in mode order.
+        ``leave``: :meth:`_leave` of ``v`` when the caller has it already (the same for every ``q``)."""
+        p, dpen, hp = leave if leave is not None else self._leave(v)
+        sa, sb = self.sa[q] + self.a[v], self.sb[q] + self.b[v]
+        A, B = self.A, self.B
+        dpen += (sa - A if sa > A else 0) + (B - sb if B > sb else 0) - self.gp[q]
         dcut = w_p - w_q
         gr = self.group[v]
         dgrp = 0
         if gr >= 0:
-            dgrp = (-1 if self.gc[(gr, p)] == 1 else 0) + (1 if self.gc.get((gr, q), 0) == 0 else 0)
+            gc = self.gc
+            dgrp = (-1 if gc[(gr, p)] == 1 else 0) + (1 if gc.get((gr, q), 0) == 0 else 0)
         dmov = 0
         o = self.old[v]
         if o >= 0:
             h = self.heir.get(o, -1)
             dmov = self.hh[v] * ((q != h) - (p != h))
         dbal = 0
-        if self.wl is not None:
-            hp, hq = self._moved_hours(v, p, q)
-            dpen += (self.wpen(hp) + self.wpen(hq) - self.wpen(self.hrs[p]) - self.wpen(self.hrs[q]))
-            dbal = self._balance_after({p: hp, q: hq}) - self.balance()
-        d = (dpen, dcut, dgrp, dmov, dbal)
-        return tuple(d[i] for i in self.order)
+        wl = self.wl
+        if wl is not None:
+            hq = wl.hours(map(add, self.ws[q], self.rows[v]))
+            dpen += excess_units(hq, wl.ceiling) - self.gw[q]
+            ranked = self._rank()
+            top = next((h for h, g in ranked if g != p and g != q), 0.0)
+            dbal = balance_units(max([top, hp, hq])) - self._bal
+        return self._pick((dpen, dcut, dgrp, dmov, dbal))
 
     def apply(self, v: int, q: int) -> None:
         p = self.lab[v]
@@ -156,17 +198,22 @@ class LocalSearch:
         self.sa[q] += av
         self.sb[q] += bv
         self.cnt[q] += 1
+        self.gp[p] = self.pen(self.sa[p], self.sb[p])
+        self.gp[q] = self.pen(self.sa[q], self.sb[q])
         gr = self.group[v]
         if gr >= 0:
             self.gc[(gr, p)] -= 1
             self.gc[(gr, q)] = self.gc.get((gr, q), 0) + 1
         self.lab[v] = q
         if self.wl is not None:
-            row = self.wl.rows[v]
-            self.ws[p] = self.ws[p] - row
-            self.ws[q] = self.ws[q] + row
+            row = self.rows[v]
+            self.ws[p] = list(map(sub, self.ws[p], row))
+            self.ws[q] = list(map(add, self.ws[q], row))
             self.hrs[p] = self.wl.hours(self.ws[p]) if self.cnt[p] else 0.0
             self.hrs[q] = self.wl.hours(self.ws[q])
+            self.gw[p] = self.wpen(self.hrs[p])
+            self.gw[q] = self.wpen(self.hrs[q])
+            self._ranked = None
 
     def _weights_to(self, v: int) -> tuple[float, dict[int, float]]:
         p = self.lab[v]
@@ -207,8 +254,9 @@ class LocalSearch:
                 if not other:
                     continue
                 best, best_q = zero, -1
+                leave = self._leave(v)
                 for q, w_q in sorted(other.items()):
-                    d = self.delta(v, q, w_p, w_q)
+                    d = self.delta(v, q, w_p, w_q, leave)
                     if d < best:
                         best, best_q = d, q
                 if best_q >= 0 and not self.breaks(v):
@@ -309,8 +357,7 @@ class LocalSearch:
             cut = np.flatnonzero(lab[e[:, 0]] != lab[e[:, 1]])
             if len(cut) == 0:
                 break
-            bad = [g for g in range(self.k) if self.cnt[g] and (self.pen(self.sa[g], self.sb[g]) > 0
-                                                                 or (self.wl is not None and self.wpen(self.hrs[g])))]
+            bad = [g for g in range(self.k) if self.cnt[g] and (self.gp[g] > 0 or self.gw[g])]
             pick = cut
             if bad:
                 hot = np.isin(lab[e[cut, 0]], bad) | np.isin(lab[e[cut, 1]], bad)
@@ -369,7 +416,7 @@ class LocalSearch:
         dpen = 0
         for g in (p, q):
             on = new == g
-            dpen += self.pen(int(a[on].sum()), int(b[on].sum())) - self.pen(self.sa[g], self.sb[g])
+            dpen += self.pen(int(a[on].sum()), int(b[on].sum())) - self.gp[g]
         w = self.p.weight[sel]
         dcut = float(w[new[le[:, 0]] != new[le[:, 1]]].sum() - w[cur[le[:, 0]] != cur[le[:, 1]]].sum())
         grp = self.p.group[nodes]
@@ -390,15 +437,13 @@ class LocalSearch:
             for g in (p, q):
                 on = new == g
                 changed[g] = self.wl.hours(rows[on].sum(axis=0)) if on.any() else 0.0
-                dpen += self.wpen(changed[g]) - self.wpen(self.hrs[g])
+                dpen += self.wpen(changed[g]) - self.gw[g]
             dbal = self._balance_after(changed) - self.balance()
-        d = (dpen, dcut, dgrp, dmov, dbal)
-        return tuple(d[i] for i in self.order)
+        return self._pick((dpen, dcut, dgrp, dmov, dbal))
 
     def reset(self, labels) -> None:
-        heir = self.heir
-        self.__init__(self.p, np.asarray(labels), _mode_of(self.order))
-        self.heir = heir
+        """Go back to ``labels`` (the best plan seen); the heirs stay those of the start."""
+        self._load(np.asarray(labels))
 
     def cut(self) -> float:
         e = self.p.edges
@@ -415,9 +460,12 @@ class LocalSearch:
         return sum(c - 1 for c in per.values())
 
     def _heir_per_home(self) -> np.ndarray:
-        """The heir grid of each home's current grid (-1 where the home has no current grid)."""
-        heir = np.array([self.heir.get(o, -1) for o in range(int(self.p.old.max()) + 1)] + [-1], dtype=np.int64)
-        return heir[self.p.old]  # old == -1 picks the trailing -1
+        """The heir grid of each home's current grid (-1 where the home has no current grid); the heirs
+        are fixed when the search starts, so this is worked out once."""
+        if self._heir_home is None:
+            heir = np.array([self.heir.get(o, -1) for o in range(int(self.p.old.max()) + 1)] + [-1], dtype=np.int64)
+            self._heir_home = heir[self.p.old]  # old == -1 picks the trailing -1
+        return self._heir_home
 
     def moved(self) -> int:
         heir = self._heir_per_home()
@@ -426,9 +474,5 @@ class LocalSearch:
 
     def key(self) -> tuple:
         """The objective as a tuple in mode order (smaller is better)."""
-        d = (self.penalty(), self.cut(), self.groups_split(), self.moved(), self.balance())
-        return tuple(d[i] for i in self.order)
+        return self._pick((self.penalty(), self.cut(), self.groups_split(), self.moved(), self.balance()))
 
-
-def _mode_of(order: tuple) -> str:
-    return next(m for m, o in ORDERS.items() if o == order)
