@@ -215,13 +215,17 @@ class LocalSearch:
             self.gw[q] = self.wpen(self.hrs[q])
             self._ranked = None
 
-    def _weights_to(self, v: int) -> tuple[float, dict[int, float]]:
-        p = self.lab[v]
+    def _weights_to(self, v: int) -> tuple[float, dict[int, float]] | None:
+        """Cut weight of ``v``'s edges into its own grid and into each other grid (summed in neighbour
+        order), or None when every neighbour is in ``v``'s grid (most homes: nothing to move to)."""
+        lab = self.lab
+        p = lab[v]
+        gs = [lab[u] for u in self.p.adj[v]]
+        if gs.count(p) == len(gs):
+            return None
         w_p = 0.0
         other: dict[int, float] = {}
-        lab = self.lab
-        for u, w in zip(self.p.adj[v], self.p.adj_w[v]):
-            g = lab[u]
+        for g, w in zip(gs, self.p.adj_w[v]):
             if g == p:
                 w_p += w
             else:
@@ -233,9 +237,10 @@ class LocalSearch:
         may not move (pinned, alone in its grid, or with no neighbour in another grid)."""
         if self.cnt[self.lab[v]] <= 1 or self.fixed[v]:
             return None
-        w_p, other = self._weights_to(v)
-        if not other:
+        weights = self._weights_to(v)
+        if weights is None:
             return None
+        w_p, other = weights
         qs = sorted(other)
         q = qs[int(rng.integers(len(qs)))]
         return q, self.delta(v, q, w_p, other[q])
@@ -250,9 +255,10 @@ class LocalSearch:
                 p = self.lab[v]
                 if self.cnt[p] <= 1 or self.fixed[v]:
                     continue
-                w_p, other = self._weights_to(v)
-                if not other:
+                weights = self._weights_to(v)
+                if weights is None:
                     continue
+                w_p, other = weights
                 best, best_q = zero, -1
                 leave = self._leave(v)
                 for q, w_q in sorted(other.items()):
@@ -276,9 +282,10 @@ class LocalSearch:
             return
         pen_i = self.order.index(0)
         cut_i = self.order.index(1)
+        rest = [i for i in range(TERMS) if i not in (pen_i, cut_i)]  # the terms after the cut weight
+        cool = t1 / t0
         cur = list(best_key)
         for s in range(steps):
-            t = t0 * (t1 / t0) ** (s / steps)
             v = boundary[int(rng.integers(len(boundary)))]
             move = self._random_move(v, rng)
             if move is None:
@@ -286,14 +293,13 @@ class LocalSearch:
             q, d = move
             if d[pen_i] > 0:
                 continue
-            score = d[cut_i] + SECONDARY_WEIGHT * sum(x for i, x in enumerate(d) if i not in (pen_i, cut_i))
-            if d[pen_i] < 0 or score <= 0 or rng.random() < math.exp(-score / t):
+            score = d[cut_i] + SECONDARY_WEIGHT * sum([d[i] for i in rest])
+            if d[pen_i] < 0 or score <= 0 or rng.random() < math.exp(-score / (t0 * cool ** (s / steps))):
                 if self.breaks(v):
                     continue
                 self.apply(v, q)
                 cur = [c + x for c, x in zip(cur, d)]
-                for u in self.p.adj[v]:
-                    boundary.append(u)
+                boundary.extend(self.p.adj[v])
                 if len(boundary) > BOUNDARY_REBUILD * self.p.n:
                     boundary = [x for x in set(boundary) if any(self.lab[u] != self.lab[x] for u in self.p.adj[x])]
                     boundary.sort()
@@ -313,15 +319,15 @@ class LocalSearch:
         pen_i = self.order.index(0)
         cut_i = self.order.index(1)
         n = self.p.n
+        cool = t1 / t0
         for s in range(steps):
-            t = t0 * (t1 / t0) ** (s / steps)
             v = int(rng.integers(n))
             move = self._random_move(v, rng)
             if move is None:
                 continue
             q, d = move
             energy = d[pen_i] + PENALTY_CUT_WEIGHT * d[cut_i]
-            if energy <= 0 or rng.random() < math.exp(-energy / t):
+            if energy <= 0 or rng.random() < math.exp(-energy / (t0 * cool ** (s / steps))):
                 if self.breaks(v):
                     continue
                 self.apply(v, q)
