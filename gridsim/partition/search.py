@@ -46,6 +46,7 @@ PENALTY_T_START_SHARE, PENALTY_T_START_MIN = 0.08, 2.0  # penalty annealing star
 PENALTY_T_END = 0.3  # ... and cools to this
 PENALTY_CUT_WEIGHT = 0.01  # cut weight's share in the penalty annealing's energy (a tie-breaker)
 RECOMBINE_TRIES = 4  # tree splits scored by the full objective per recombination
+NO_SPLIT = np.iinfo(np.int64).max  # a recombination's penalty for cutting above the tree's root (no split)
 
 
 class LocalSearch:
@@ -366,7 +367,9 @@ class LocalSearch:
             bad = [g for g in range(self.k) if self.cnt[g] and (self.gp[g] > 0 or self.gw[g])]
             pick = cut
             if bad:
-                hot = np.isin(lab[e[cut, 0]], bad) | np.isin(lab[e[cut, 1]], bad)
+                is_bad = np.zeros(self.k, dtype=bool)
+                is_bad[bad] = True
+                hot = is_bad[lab[e[cut, 0]]] | is_bad[lab[e[cut, 1]]]
                 if hot.any():
                     pick = cut[hot]
             i = int(pick[rng.integers(len(pick))])
@@ -381,18 +384,18 @@ class LocalSearch:
                 continue
             root = int(rng.integers(len(nodes)))
             order, _, size, tin = preorder(len(nodes), tree, root)
-            ca = np.r_[0, np.cumsum(a[nodes][order])]
-            cb = np.r_[0, np.cumsum(b[nodes][order])]
+            ca = np.concatenate(([0], np.cumsum(a[nodes][order])))
+            cb = np.concatenate(([0], np.cumsum(b[nodes][order])))
             pa, pb = ca[tin + size] - ca[tin], cb[tin + size] - cb[tin]
             ta, tb = pa[root], pb[root]
             pen = (np.maximum(0, pa - self.A) + np.maximum(0, self.B - pb)
                    + np.maximum(0, ta - pa - self.A) + np.maximum(0, self.B - (tb - pb)))
-            pen[root] = np.iinfo(np.int64).max
+            pen[root] = NO_SPLIT
             cand = np.flatnonzero(pen == pen.min())
             if len(cand) > tries:
                 cand = rng.choice(cand, size=tries, replace=False)
             cur = lab[nodes]
-            pins = np.flatnonzero(np.isin(nodes, self._pinned))
+            pins = np.flatnonzero(np.isin(nodes, self._pinned)) if len(self._pinned) else []
             has_pins = len(pins) > 0
             best_d, best_new = (0,) * TERMS, None
             for v in cand.tolist():
@@ -430,7 +433,8 @@ class LocalSearch:
         dgrp = 0
         if has.any():  # distinct (group, grid) pairs after minus before
             g2 = 2 * grp[has]
-            dgrp = len(np.unique(g2 + (new[has] == p))) - len(np.unique(g2 + (cur[has] == p)))
+            dgrp = (np.count_nonzero(np.bincount(g2 + (new[has] == p)))
+                    - np.count_nonzero(np.bincount(g2 + (cur[has] == p))))
         known = heir >= 0
         dmov = 0
         if known.any():
