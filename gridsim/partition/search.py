@@ -75,26 +75,22 @@ class LocalSearch:
         Besides the sums, each grid's penalty terms (``gp``: households outside the limits, ``gw``: hours
         above the workload ceiling in penalty units) are kept, so a move's delta reads them instead of
         working them out again; they are updated by :meth:`apply` for the two grids a move touches."""
-        self.lab = [int(x) for x in labels]
-        k = int(max(self.lab)) + 1 if len(self.lab) else 0
+        labs = np.asarray(labels, dtype=np.int64)
+        self.lab = labs.tolist()
+        k = int(labs.max()) + 1 if len(labs) else 0
         self.k = k
-        a, b = self.a, self.b
-        self.sa, self.sb, self.cnt = [0] * k, [0] * k, [0] * k
-        for v, g in enumerate(self.lab):
-            self.sa[g] += a[v]
-            self.sb[g] += b[v]
-            self.cnt[g] += 1
-        self.gc: dict[tuple[int, int], int] = {}
-        for v, g in enumerate(self.lab):
-            if self.group[v] >= 0:
-                key = (self.group[v], g)
-                self.gc[key] = self.gc.get(key, 0) + 1
+        p = self.p
+        self.sa = _count(labs, p.a, k)
+        self.sb = _count(labs, p.b, k)
+        self.cnt = _count(labs, None, k)
+        has = p.group >= 0  # homes per (group, grid) pair that has any
+        pairs, counts = np.unique(np.column_stack([p.group[has], labs[has]]), axis=0, return_counts=True)
+        self.gc: dict[tuple[int, int], int] = dict(zip(map(tuple, pairs.tolist()), counts.tolist()))
         self.gp = [self.pen(self.sa[g], self.sb[g]) for g in range(k)]
         self.gw = [0] * k
         self._ranked = None  # the three largest (hours, grid) of the non-empty grids, worked out when asked
         self._bal = 0
         if self.wl is not None:
-            labs = np.asarray(self.lab, dtype=np.int64)
             rows = self.wl.rows
             self.ws = [rows[labs == g].sum(axis=0).tolist() for g in range(k)]  # per-grid sums
             self.hrs = [self.wl.hours(s) if self.cnt[g] else 0.0 for g, s in enumerate(self.ws)]
@@ -332,8 +328,8 @@ class LocalSearch:
                 if self.breaks(v):
                     continue
                 self.apply(v, q)
-                if d[pen_i] < 0 or energy < 0:
-                    key = self.key()
+                if (d[pen_i] < 0 or energy < 0) and not (pen_i == 0 and self.penalty() > best_key[0]):
+                    key = self.key()  # (skipped when the penalty, compared first, is already worse)
                     if key < best_key:
                         best_key, best_lab = key, list(self.lab)
                         if key[pen_i] == 0:
@@ -486,3 +482,12 @@ class LocalSearch:
         """The objective as a tuple in mode order (smaller is better)."""
         return self._pick((self.penalty(), self.cut(), self.groups_split(), self.moved(), self.balance()))
 
+
+def _count(labs: np.ndarray, values: np.ndarray | None, k: int) -> list[int]:
+    """Sum of ``values`` (1 each when None) per label ``0..k-1``, added in home order (``add.at`` is
+    unbuffered), as Python numbers."""
+    if values is None:
+        return np.bincount(labs, minlength=k).tolist()
+    out = np.zeros(k, dtype=values.dtype)
+    np.add.at(out, labs, values)
+    return out.tolist()
