@@ -394,6 +394,7 @@ class LocalSearch:
             pins = np.flatnonzero(np.isin(nodes, self._pinned)) if len(self._pinned) else []
             has_pins = len(pins) > 0
             best_d, best_new = (0,) * TERMS, None
+            split_delta = self._split_scorer(nodes, cur, le, sel, p, q, heir_of[nodes])
             for v in cand.tolist():
                 side = np.zeros(len(nodes), dtype=bool)
                 side[order[tin[v]:tin[v] + size[v]]] = True
@@ -402,7 +403,7 @@ class LocalSearch:
                     new = np.where(side, q, p)  # ... so try the sides the other way round
                     if (new[pins] != cur[pins]).any():
                         continue
-                d = self._split_delta(nodes, cur, new, le, sel, p, q, heir_of[nodes])
+                d = split_delta(new)
                 if d < best_d:
                     best_d, best_new = d, new
             if best_new is not None:
@@ -414,38 +415,51 @@ class LocalSearch:
                     break
         return accepted
 
-    def _split_delta(self, nodes, cur, new, le, sel, p, q, heir) -> tuple:
-        """Objective change (mode order) of relabelling ``nodes`` (all of grids p and q) from ``cur`` to
-        ``new``; ``heir``: the heir grid of each of ``nodes``' current grids (-1 for none)."""
+    def _split_scorer(self, nodes, cur, le, sel, p, q, heir):
+        """The objective change (mode order) of relabelling ``nodes`` (all of grids p and q) from ``cur``
+        to a given ``new``, as a function of ``new``; ``heir``: the heir grid of each of ``nodes``'
+        current grids (-1 for none). What depends only on ``cur`` is worked out once here, since a
+        recombination scores several splits of the same two grids."""
         a, b = self.p.a[nodes], self.p.b[nodes]
-        dpen = 0
-        for g in (p, q):
-            on = new == g
-            dpen += self.pen(int(a[on].sum()), int(b[on].sum())) - self.gp[g]
         w = self.p.weight[sel]
-        dcut = float(w[new[le[:, 0]] != new[le[:, 1]]].sum() - w[cur[le[:, 0]] != cur[le[:, 1]]].sum())
+        le0, le1 = le[:, 0], le[:, 1]
+        cut_before = w[cur[le0] != cur[le1]].sum()
         grp = self.p.group[nodes]
         has = grp >= 0
-        dgrp = 0
-        if has.any():  # distinct (group, grid) pairs after minus before
+        grouped = bool(has.any())
+        if grouped:  # distinct (group, grid) pairs after minus before
             g2 = 2 * grp[has]
-            dgrp = (np.count_nonzero(np.bincount(g2 + (new[has] == p)))
-                    - np.count_nonzero(np.bincount(g2 + (cur[has] == p))))
+            pairs_before = np.count_nonzero(np.bincount(g2 + (cur[has] == p)))
         known = heir >= 0
-        dmov = 0
-        if known.any():
+        tracked = bool(known.any())
+        if tracked:
             hh = self.p.households[nodes][known]
-            dmov = int((hh * ((new[known] != heir[known]).astype(int) - (cur[known] != heir[known]).astype(int))).sum())
-        dbal = 0
-        if self.wl is not None:
-            rows = self.wl.rows[nodes]
-            changed = {}
+            heir_k = heir[known]
+            off_before = (cur[known] != heir_k).astype(int)
+        wl = self.wl
+        if wl is not None:
+            rows = wl.rows[nodes]
+            bal_before = self.balance()
+
+        def split_delta(new) -> tuple:
+            dpen = 0
             for g in (p, q):
                 on = new == g
-                changed[g] = self.wl.hours(rows[on].sum(axis=0)) if on.any() else 0.0
-                dpen += self.wpen(changed[g]) - self.gw[g]
-            dbal = self._balance_after(changed) - self.balance()
-        return self._pick((dpen, dcut, dgrp, dmov, dbal))
+                dpen += self.pen(int(a[on].sum()), int(b[on].sum())) - self.gp[g]
+            dcut = float(w[new[le0] != new[le1]].sum() - cut_before)
+            dgrp = np.count_nonzero(np.bincount(g2 + (new[has] == p))) - pairs_before if grouped else 0
+            dmov = int((hh * ((new[known] != heir_k).astype(int) - off_before)).sum()) if tracked else 0
+            dbal = 0
+            if wl is not None:
+                changed = {}
+                for g in (p, q):
+                    on = new == g
+                    changed[g] = wl.hours(rows[on].sum(axis=0)) if on.any() else 0.0
+                    dpen += self.wpen(changed[g]) - self.gw[g]
+                dbal = self._balance_after(changed) - bal_before
+            return self._pick((dpen, dcut, dgrp, dmov, dbal))
+
+        return split_delta
 
     def reset(self, labels) -> None:
         """Go back to ``labels`` (the best plan seen); the heirs stay those of the start."""
