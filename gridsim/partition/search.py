@@ -49,6 +49,21 @@ RECOMBINE_TRIES = 4  # tree splits scored by the full objective per recombinatio
 NO_SPLIT = np.iinfo(np.int64).max  # a recombination's penalty for cutting above the tree's root (no split)
 
 
+
+def _one_choice_free() -> bool:
+    """Does ``Generator.integers(1)`` leave the generator as it was? numpy's bounded draw returns the
+    only value of a one-value range without drawing, so a move with one neighbouring grid to go to can
+    skip the call (about 1 µs each; most boundary homes have one) and the stream, hence the plan, is the same.
+    Checked once here rather than assumed, so another numpy cannot change plans silently."""
+    rng = np.random.default_rng(0)
+    before = rng.bit_generator.state
+    rng.integers(1)
+    return rng.bit_generator.state == before
+
+
+ONE_CHOICE_FREE = _one_choice_free()
+
+
 class LocalSearch:
     """Mutable labelling of one unit's homes with per-grid sums; see the module docstring."""
 
@@ -239,7 +254,7 @@ class LocalSearch:
             return None
         w_p, other = weights
         qs = sorted(other)
-        q = qs[int(rng.integers(len(qs)))]
+        q = qs[int(rng.integers(len(qs)))] if len(qs) > 1 or not ONE_CHOICE_FREE else qs[0]
         return q, self.delta(v, q, w_p, other[q])
 
     def climb(self, rng: np.random.Generator, max_passes: int = CLIMB_MAX_PASSES) -> int:
