@@ -49,7 +49,6 @@ RECOMBINE_TRIES = 4  # tree splits scored by the full objective per recombinatio
 NO_SPLIT = np.iinfo(np.int64).max  # a recombination's penalty for cutting above the tree's root (no split)
 
 
-
 def _one_choice_free() -> bool:
     """Does ``Generator.integers(1)`` leave the generator as it was? numpy's bounded draw returns the
     only value of a one-value range without drawing, so a move with one neighbouring grid to go to can
