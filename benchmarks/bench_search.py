@@ -58,25 +58,57 @@ def _cases():
     yield "generated7", gen, build_graph(gen), base, "fewest"
 
 
+SEARCH_STEPS = ("__init__", "climb", "anneal", "anneal_penalty", "recombine")  # what solve.py calls
+
+
+def _time_search(spent: list) -> None:
+    """Add the CPU seconds of each top-level :class:`LocalSearch` step (none calls another) to ``spent[0]``."""
+    from functools import wraps
+
+    from gridsim.partition.search import LocalSearch
+
+    def timed(f):
+        @wraps(f)
+        def run(*a, **k):
+            t = time.process_time()
+            try:
+                return f(*a, **k)
+            finally:
+                spent[0] += time.process_time() - t
+        return run
+
+    for name in SEARCH_STEPS:
+        setattr(LocalSearch, name, timed(getattr(LocalSearch, name)))
+
+
 def main(argv=None) -> None:
     import gridsim
     from gridsim.partition import partition
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", default=None, help="run only these plans (names as printed)")
+    ap.add_argument("--search", action="store_true",
+                    help="also time the local search's own steps (LocalSearch) within each plan")
     args = ap.parse_args(argv)
     print(f"# gridsim from {gridsim.__file__}", flush=True)
-    total = 0.0
+    spent = [0.0]
+    if args.search:
+        _time_search(spent)
+    total = search = 0.0
     for name, homes, graph, pol, mode in _cases():
         if args.only and name not in args.only:
             continue
+        spent[0] = 0.0
         t = time.process_time()
         res = partition(homes, graph, policy=pol, mode=mode, seed=0, time_limit=None, workers=1)
         cpu = time.process_time() - t
         total += cpu
-        print(f"{name:32s} cpu {cpu:7.2f} s  grids {res.plan.n_grids():4d}  sha {_digest(res.plan.assignment)}",
+        search += spent[0]
+        part = f"  search {spent[0]:6.2f} s" if args.search else ""
+        print(f"{name:32s} cpu {cpu:7.2f} s{part}  grids {res.plan.n_grids():4d}  sha {_digest(res.plan.assignment)}",
               flush=True)
-    print(f"{'total':32s} cpu {total:7.2f} s", flush=True)
+    part = f"  search {search:6.2f} s" if args.search else ""
+    print(f"{'total':32s} cpu {total:7.2f} s{part}", flush=True)
 
 
 if __name__ == "__main__":
