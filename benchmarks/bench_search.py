@@ -9,11 +9,27 @@ assignment, then the total CPU. A speed-up of the search is only acceptable when
 one printed by the code before the change (run this script with ``PYTHONPATH`` pointing at either tree;
 it imports whichever ``gridsim`` is on the path and prints which).
 
-Run: ``PYTHONPATH=$PWD python benchmarks/bench_search.py [--only NAME ...]``.
+Run: ``PYTHONPATH=$PWD python benchmarks/bench_search.py [--only NAME ...] [--search]`` (``--search``:
+also the CPU of the :class:`~gridsim.partition.search.LocalSearch` steps alone, recombination's
+spanning trees included).
 
-Last figures (2026-11-30, 2 shared cores):
+Last figures (2026-11-30, 2 cores shared with other jobs, so ±5 % between runs): main before issue 13's
+speed-up and this branch after it, run back to back at 13:28 UTC (``uptime`` load 2.5–3.0); every
+hash equal, and equal to main's first run at 13:11 (load 0.65: partition 35.94 s in all).
 
-(filled in below after the runs)
+=============================  ==================  ==================
+plan                           partition before/after  search before/after
+=============================  ==================  ==================
+baseline                       3.58 / 2.78 s       3.16 / 2.36 s
+community_cap_400              3.30 / 2.58 s       2.90 / 2.15 s
+village_registered_households  3.51 / 2.80 s       3.03 / 2.28 s
+visits_shared                  3.55 / 2.82 s       3.18 / 2.37 s
+workload_ceiling               6.13 / 4.11 s       5.57 / 3.53 s
+cap450                         4.16 / 3.23 s       3.73 / 2.76 s
+repair                         7.30 / 5.53 s       6.86 / 5.05 s
+generated7                     3.33 / 2.34 s       3.03 / 2.04 s
+total                          34.86 / 26.19 s     31.46 / 22.53 s  (−25 % / −28 %)
+=============================  ==================  ==================
 """
 
 from __future__ import annotations

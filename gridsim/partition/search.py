@@ -9,7 +9,8 @@ The objective is lexicographic and depends on the mode:
 
 Workload balance (:mod:`.workload`) is the largest grid's hours in coarse steps; it is 0 when the
 ceiling does not apply, so the baseline objective is unchanged. The hours come from the incremental
-proxy (O(1) per grid a move, O(grids) for the largest).
+proxy (O(1) per grid a move); the three largest grids are kept, so weighing a move needs no pass over
+all grids (re-ranked once after a move is applied).
 
 A move takes a home on a boundary into a neighbouring grid; it is allowed only when the grid it
 leaves stays connected (breadth-first search that stops once the home's same-grid neighbours meet
