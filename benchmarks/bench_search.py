@@ -5,7 +5,7 @@ distinct optimizer policy of the shipped scenarios (:func:`gridsim.scenario_plan
 the baseline with ``grid.community.max_planned_households`` at 450, ``mode="repair"`` once from today's
 map, and one generated register (:func:`gridsim.partition.instances.register`), all on the embedded
 data set. For each plan it prints the CPU seconds (``time.process_time``) and a sha256 of the plan's
-assignment, then the total CPU. A speed-up of the search is only acceptable when every hash equals the
+assignment (its first 16 hex digits), then the total CPU. A speed-up of the search is only acceptable when every hash equals the
 one printed by the code before the change (run this script with ``PYTHONPATH`` pointing at either tree;
 it imports whichever ``gridsim`` is on the path and prints which).
 
@@ -17,19 +17,18 @@ Last figures (2026-11-30, 2 cores shared with other jobs, so ±5 % between runs)
 speed-up and this branch after it, run back to back at 13:28 UTC (``uptime`` load 2.5–3.0); every
 hash equal, and equal to main's first run at 13:11 (load 0.65: partition 35.94 s in all).
 
-=============================  ==================  ==================
-plan                           partition before/after  search before/after
-=============================  ==================  ==================
-baseline                       3.58 / 2.78 s       3.16 / 2.36 s
-community_cap_400              3.30 / 2.58 s       2.90 / 2.15 s
-village_registered_households  3.51 / 2.80 s       3.03 / 2.28 s
-visits_shared                  3.55 / 2.82 s       3.18 / 2.37 s
-workload_ceiling               6.13 / 4.11 s       5.57 / 3.53 s
-cap450                         4.16 / 3.23 s       3.73 / 2.76 s
-repair                         7.30 / 5.53 s       6.86 / 5.05 s
-generated7                     3.33 / 2.34 s       3.03 / 2.04 s
-total                          34.86 / 26.19 s     31.46 / 22.53 s  (−25 % / −28 %)
-=============================  ==================  ==================
+::
+
+    plan                           partition before / after   search before / after
+    baseline                        3.58 /  2.78 s             3.16 /  2.36 s
+    community_cap_400               3.30 /  2.58 s             2.90 /  2.15 s
+    village_registered_households   3.51 /  2.80 s             3.03 /  2.28 s
+    visits_shared                   3.55 /  2.82 s             3.18 /  2.37 s
+    workload_ceiling                6.13 /  4.11 s             5.57 /  3.53 s
+    cap450                          4.16 /  3.23 s             3.73 /  2.76 s
+    repair                          7.30 /  5.53 s             6.86 /  5.05 s
+    generated7                      3.33 /  2.34 s             3.03 /  2.04 s
+    total                          34.86 / 26.19 s (-25 %)    31.46 / 22.53 s (-28 %)
 """
 
 from __future__ import annotations
