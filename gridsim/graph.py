@@ -417,14 +417,14 @@ def separates(adj, labels, v: int) -> bool:
     targets = set(nbrs[1:])
     seen = {v, nbrs[0]}
     queue = deque([nbrs[0]])
+    pop, push, add = queue.popleft, queue.append, seen.add
     while queue:
-        x = queue.popleft()
-        for u in adj[x]:
+        for u in adj[pop()]:
             if u not in seen and labels[u] == g:
                 if u in targets:
                     targets.discard(u)
                     if not targets:
                         return False
-                seen.add(u)
-                queue.append(u)
+                add(u)
+                push(u)
     return True

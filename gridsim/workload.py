@@ -465,13 +465,18 @@ class WorkloadProxy:
         n, kn, visits, visit_h, sx, sy, sxx, syy, sxy = s
         if n <= 0:
             return 0.0
+        # the optimizer asks this for every move it weighs, so the clamps are written out (each is
+        # exactly max(x, 0.0) / min(1.0, x), NaN and -0.0 included) instead of calling max and min
         mx, my = sx / n, sy / n
-        vx, vy = max(sxx / n - mx * mx, 0.0), max(syy / n - my * my, 0.0)
+        vx, vy = sxx / n - mx * mx, syy / n - my * my
+        vx, vy = 0.0 if vx < 0.0 else vx, 0.0 if vy < 0.0 else vy
         cov = sxy / n - mx * my
-        area = PROXY_AREA_FACTOR * math.sqrt(max(vx * vy - cov * cov, 0.0))
+        det = vx * vy - cov * cov
+        area = PROXY_AREA_FACTOR * math.sqrt(0.0 if det < 0.0 else det)
         full = BHH_CONSTANT * math.sqrt(n * area)
         p = self.params
-        key = full * math.sqrt(min(1.0, max(kn, 0.0) / n))
+        share = (0.0 if kn < 0.0 else kn) / n
+        key = full * math.sqrt(share if share < 1.0 else 1.0)
         tour = p.share * (p.key_per_month * key + p.general_per_quarter / 3.0 * full)
         outing = 2.0 * math.sqrt(vx + vy) * visits / self.per_outing
         return self.fixed + visit_h + self.walk_scale * (tour + outing) * self.km_hours
