@@ -19,7 +19,7 @@ once here before anything runs; a page whose declared needs (notebook metadata `
 does not meet is skipped, and the index says why.
 
 Pages run in warm kernels (:class:`WarmKernel`): ``jobs`` lanes each keep one kernel and take pages off
-one queue (longest first, by the last run's times), the parameters injected as papermill does; before each
+one queue (:class:`_PageQueue`: longest first, by the last run's or this run's times), the parameters injected as papermill does; before each
 page the namespace is emptied and the working folder set to the page's scenario folder, so a page depends
 on nothing an earlier page left, while the imports (~3 s a page in a new kernel) and the register read
 (:func:`gridsim.report_inputs.load_inputs`) are paid once per kernel. Each page has a wall-clock timeout;
@@ -63,7 +63,6 @@ import multiprocessing
 import os
 import re
 import shutil
-import queue
 import subprocess
 import threading
 import time
@@ -553,7 +552,52 @@ def _finish(page: _Page, status: str, message: str, seconds: float, html_future,
                           key=page.key if status == "ok" else "")
 
 
-def _lane(pages: "queue.Queue[_Page | None]", extra: Mapping[str, Any], timeout: float, html_pool, done) -> None:
+class _PageQueue:
+    """The pages waiting for a lane, handed out longest first, as far as is known when a lane asks.
+
+    The host's pages come first (other scenarios' copies may wait for them: :class:`PageSharing`), then the
+    page expected to take longest: its time in the last run, else this notebook's time so far in this run
+    (a held copy released late, or another scenario's page of the same notebook), else first of all (unknown:
+    running it early is how its time gets known), pages across scenarios (the longest) before the others.
+    So long pages do not end up last, on one lane while the other has nothing left. ``None`` (stop) is
+    handed out only when no page is left."""
+
+    def __init__(self, host: str, last: Mapping[tuple[str, str], float], scopes: Mapping[str, str]) -> None:
+        self.host, self.last, self.scopes = host, dict(last), dict(scopes)
+        self.seen: dict[str, float] = {}  # notebook stem -> its longest time so far in this run
+        self.pages: list[_Page] = []
+        self.stops = 0
+        self.cond = threading.Condition()
+
+    def _rank(self, page: _Page) -> tuple:
+        expected = self.last.get((page.scenario, page.src.stem), self.seen.get(page.src.stem, float("inf")))
+        return page.scenario != self.host, -expected, self.scopes.get(page.src.stem) != "report"
+
+    def put(self, page: "_Page | None") -> None:
+        with self.cond:
+            if page is None:
+                self.stops += 1
+            else:
+                self.pages.append(page)
+            self.cond.notify()
+
+    def observe(self, page: _Page, seconds: float) -> None:
+        with self.cond:
+            self.seen[page.src.stem] = max(seconds, self.seen.get(page.src.stem, 0.0))
+
+    def get(self) -> "_Page | None":
+        with self.cond:
+            while not self.pages and not self.stops:
+                self.cond.wait()
+            if self.pages:  # min() keeps the first of equal ranks: the order pages were put in
+                page = min(self.pages, key=self._rank)
+                self.pages.remove(page)
+                return page
+            self.stops -= 1
+            return None
+
+
+def _lane(pages: "_PageQueue", extra: Mapping[str, Any], timeout: float, html_pool, done) -> None:
     """Take pages off the shared queue and run them one after another in one warm kernel, until a ``None``.
 
     The HTML of each page is made in ``html_pool`` (cutting the font is CPU-bound Python that would queue
@@ -571,6 +615,7 @@ def _lane(pages: "queue.Queue[_Page | None]", extra: Mapping[str, Any], timeout:
                 status, message = "failed", f"{type(exc).__name__}: {exc}"
                 kernel.close()
             seconds = time.perf_counter() - start
+            pages.observe(page, seconds)
             future = (html_pool.submit(_converted, dst, page.title, str(extra.get("result_cache") or ""))
                       if dst.exists() else None)
             done(page, status, message, seconds, future, reads)
@@ -908,9 +953,7 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
     # the lanes finish together. Pages another scenario may share wait, held, until the host's copy is done.
     last = {(sid, nb): float(r["seconds"]) for sid, entries in previous.items() for nb, r in entries.items()
             if isinstance(r.get("seconds"), (int, float))}
-    pages.sort(key=lambda p: (p.scenario != host, -last.get((p.scenario, p.src.stem), float("inf")),
-                              scopes[p.src.stem] != "report"))
-    todo: queue.Queue[_Page | None] = queue.Queue()
+    todo = _PageQueue(host, last, scopes)
     for page in pages:
         sharing.hold(page) if sharing.waits(page) else todo.put(page)
     remaining = [len(pages)]  # pages not yet run or shared; at 0 every lane is told to stop

@@ -532,3 +532,23 @@ def test_a_page_reading_the_stored_plan_is_kept_on_a_repeated_run(tmp_path):
         summary = report.run_reports(["baseline"], out, notebook_dir=d, progress=False, jobs=1)
         (res,) = summary.results
         assert res.status == "ok" and res.kept is kept and ("未变" in res.message) is kept, res
+
+
+def test_page_queue_hands_out_the_host_first_then_the_longest_known_and_stops_last():
+    from pathlib import Path
+
+    def page(scenario, stem):
+        return report._Page(Path(f"{stem}.ipynb"), scenario, Path(scenario), stem)
+
+    q = report._PageQueue("baseline", {("b", "05"): 2.0}, {"06": "report"})
+    for p in (page("b", "05"), page("b", "04"), page("baseline", "05"), page("baseline", "06")):
+        q.put(p)
+    q.put(None)  # a stop put early is handed out only when no page is left
+    first, second = q.get(), q.get()
+    assert (first.scenario, first.src.stem) == ("baseline", "06")  # the host's, across scenarios before its own
+    assert (second.scenario, second.src.stem) == ("baseline", "05")
+    q.observe(second, 9.0)  # this run: 05 takes 9 s; b's 04 is still unknown, so it runs before b's 05 (2 s last run)
+    assert q.get().src.stem == "04"
+    q.put(page("c", "05"))  # released late: 05 took 9 s in this run, longer than b's 05's 2 s of the last run
+    assert (q.get().scenario, q.get().scenario) == ("c", "b")
+    assert q.get() is None
