@@ -552,3 +552,15 @@ def test_page_queue_hands_out_the_host_first_then_the_longest_known_and_stops_la
     q.put(page("c", "05"))  # released late: 05 took 9 s in this run, longer than b's 05's 2 s of the last run
     assert (q.get().scenario, q.get().scenario) == ("c", "b")
     assert q.get() is None
+
+
+def test_report_kernels_run_blas_on_one_thread_unless_the_user_chose(tmp_path, monkeypatch):
+    for name in report.SINGLE_THREAD_BLAS:
+        monkeypatch.delenv(name, raising=False)
+    d = tmp_path / "nbs"
+    d.mkdir()
+    write_notebook(d / "01_env.ipynb", "import os\nprint('blas', os.environ.get('OPENBLAS_NUM_THREADS'))")
+    summary = report.run_reports(["baseline"], tmp_path / "out", notebook_dir=d, progress=False)
+    assert not summary.failed and "blas 1" in outputs_text(tmp_path / "out" / "baseline" / "01_env.ipynb")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    assert report._kernel_env()["OPENBLAS_NUM_THREADS"] == "3" and report._kernel_env()["OMP_NUM_THREADS"] == "1"
