@@ -1038,6 +1038,13 @@ def run_reports(scenarios: Iterable[str], out_dir: Path | str, *, notebooks: Ite
         if removed:
             _say(progress, f"结果缓存 result cache: 删除最久未用的 {removed} 项 (removed the least recently used), "
                            f"{freed / 1e6:.0f} MB")
+    if extra.get("plan_cache"):
+        from .scenario_plan import prune_plan_cache
+
+        removed, freed = prune_plan_cache(extra["plan_cache"])
+        if removed:
+            _say(progress, f"网格方案缓存 plan cache: 删除最久未用的 {removed} 项 (removed the least recently used), "
+                           f"{freed / 1e6:.0f} MB")
     return ReportSummary(results, write_index(out_dir), wall)
 
 

@@ -169,22 +169,36 @@ def prune(cache_dir: str | Path, keep_bytes: int = KEEP_BYTES) -> tuple[int, int
     folder = Path(cache_dir)
     if not folder.is_dir():
         return 0, 0
-    entries = []
-    for path in folder.glob("*.pkl"):
+
+    def remove(path: Path) -> bool:
+        with _locked(path.with_suffix(".lock")), contextlib.suppress(OSError):
+            path.unlink()
         with contextlib.suppress(OSError):
-            st = path.stat()
-            entries.append((st.st_mtime, st.st_size, path))
-    entries.sort(key=lambda e: (-e[0], e[2].name))  # newest first
+            path.with_suffix(".lock").unlink()
+        return True
+
+    return prune_entries([(path, path) for path in folder.glob("*.pkl")], keep_bytes, remove)
+
+
+def prune_entries(entries: list[tuple[Path, Path]], keep_bytes: int,
+                  remove: Callable[[Path], bool]) -> tuple[int, int]:
+    """Least recently used first: keep the newest ``entries`` while they fit in ``keep_bytes`` and
+    ``remove`` the rest (True when it did); ``(removed, bytes freed)``. An entry is ``(path, stamp)``: a file
+    or a folder (its size is that of every file in it) and the file whose modification time says when it
+    was last used."""
+    found = []
+    for path, stamp in entries:
+        with contextlib.suppress(OSError):
+            files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+            found.append((stamp.stat().st_mtime, sum(f.stat().st_size for f in files), path))
+    found.sort(key=lambda e: (-e[0], e[2].name))  # newest first
     kept, removed, freed = 0, 0, 0
-    for _, size, path in entries:
+    for _, size, path in found:
         if kept + size <= keep_bytes:
             kept += size
             continue
-        with _locked(path.with_suffix(".lock")), contextlib.suppress(OSError):
-            path.unlink()
+        if remove(path):
             removed, freed = removed + 1, freed + size
-        with contextlib.suppress(OSError):
-            path.with_suffix(".lock").unlink()
     return removed, freed
 
 

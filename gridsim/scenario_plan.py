@@ -22,6 +22,7 @@ reader, and a test, can check that every page of a scenario shows the same plan.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -38,7 +39,7 @@ from .graph import HomeGraph
 from .partition import Diagnosis, PartitionResult, partition
 from .plan import Plan
 from .policy import Policy
-from .result_cache import code_digest
+from .result_cache import code_digest, prune_entries
 
 PLAN_FILES = ("plan.csv", "plan_summary.csv", "plan_units.csv", "plan.json")
 #: the optimizer reads the grid rules, and — for the workload ceiling — the workload and visit parameters
@@ -182,9 +183,38 @@ def scenario_plan(homes: pd.DataFrame, graph: HomeGraph, policy: Policy, *, seed
     key = plan_key(homes, graph, policy, seed=seed, time_limit=time_limit, current=current)
     folder = Path(cache_dir) / key[:20]
     if stored_key(folder) == key:
+        with contextlib.suppress(OSError):
+            os.utime(folder / "plan.json")  # used now: the last to go when the cache is pruned
         return load_plan(folder, homes, graph, policy, seed=seed, time_limit=time_limit, current=current), \
             f"缓存 cache {folder.name}"
     result = partition(homes, graph, policy=policy, seed=seed, time_limit=time_limit, current=current,
                        workers=workers, unit_cache=Path(cache_dir) / UNIT_CACHE)
     save_plan(result, folder, key)
     return result, ""
+
+
+PLAN_CACHE_KEEP_BYTES = 200_000_000
+"""What :func:`prune_plan_cache` leaves of a plan cache: ~160 KB a plan (its files and its solved units), so about
+1,200 plans; the code is in every key (:func:`plan_key`), so each new gridsim version leaves the old plans
+unreachable and, without pruning, the folder only grows."""
+
+
+def prune_plan_cache(cache_dir: str | Path, keep_bytes: int = PLAN_CACHE_KEEP_BYTES) -> tuple[int, int]:
+    """Remove the least recently used plans and solved units of a plan cache (by the time each was last
+    stored or read) until at most ``keep_bytes`` are left; ``(entries removed, bytes freed)``. A unit
+    another process is solving or reading (its claim held) is left for the next time."""
+    from .partition.unit_cache import remove_unit
+
+    folder = Path(cache_dir)
+    if not folder.is_dir():
+        return 0, 0
+    plans = [(d, d / "plan.json") for d in folder.iterdir() if d.is_dir() and (d / "plan.json").is_file()]
+    units = [(f, f) for f in (folder / UNIT_CACHE).glob("*.pkl")]
+
+    def remove(path: Path) -> bool:
+        if path.suffix == ".pkl":
+            return remove_unit(path)
+        shutil.rmtree(path, ignore_errors=True)
+        return True
+
+    return prune_entries(plans + units, keep_bytes, remove)

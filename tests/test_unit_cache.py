@@ -260,3 +260,34 @@ def test_a_unit_the_other_run_did_not_store_is_solved_after_waiting(homes, tmp_p
     thread.join()
     assert got.units_cached == 0 and (shared / made.name).is_file()
     _same(plain, got)
+
+
+def test_plan_cache_is_pruned_least_recently_used_first_and_a_claimed_unit_is_left(homes, tmp_path):
+    import os
+
+    from gridsim.scenario_plan import prune_plan_cache
+
+    graph = build_graph(homes)
+    base, _ = scenario_plan(homes, graph, load_policy(), seed=2, cache_dir=tmp_path, workers=1)
+    scenario_plan(homes, graph, load_policy("community_cap_400"), seed=2, cache_dir=tmp_path, workers=1)
+    plans = sorted(d for d in tmp_path.iterdir() if d.is_dir() and d.name != UNIT_CACHE)
+    units = sorted((tmp_path / UNIT_CACHE).glob("*.pkl"))
+    assert len(plans) == 2 and len(units) == 6
+    past = time.time() - 1000
+    for f in [p / "plan.json" for p in plans] + units:
+        os.utime(f, (past, past))
+    scenario_plan(homes, graph, load_policy(), seed=2, cache_dir=tmp_path)  # read now: the baseline plan is newest
+    newest = max(plans, key=lambda d: (d / "plan.json").stat().st_mtime)
+    size = sum(f.stat().st_size for f in newest.rglob("*") if f.is_file())
+    held = Claims(tmp_path / UNIT_CACHE)
+    assert held.take(units[0].stem)  # another run is storing or reading this unit
+    try:
+        removed, freed = prune_plan_cache(tmp_path, keep_bytes=size)
+    finally:
+        held.release_all()
+    assert removed == 6 and freed > 0  # the other plan and 5 units; the claimed unit stays
+    assert [d for d in tmp_path.iterdir() if d.is_dir() and d.name != UNIT_CACHE] == [newest]
+    assert [f.name for f in (tmp_path / UNIT_CACHE).glob("*.pkl")] == [units[0].name]
+    again, source = scenario_plan(homes, graph, load_policy(), seed=2, cache_dir=tmp_path)
+    assert source.startswith("缓存 cache") and fingerprint(again.plan) == fingerprint(base.plan)
+    assert prune_plan_cache(tmp_path / "none") == (0, 0)

@@ -32,7 +32,9 @@ folder is to be read only when one trusts it (the report writes it itself).
 from __future__ import annotations
 
 import dataclasses
+import contextlib
 import hashlib
+import os
 import pickle
 import struct
 from pathlib import Path
@@ -138,7 +140,31 @@ def lookup(folder: str | Path, key: str, prob: UnitProblem) -> UnitSolution | No
     if not isinstance(labels, np.ndarray) or labels.shape != (prob.n,) or labels.dtype.kind not in "iu" \
             or (prob.n and labels.min() < 0):
         return None
+    with contextlib.suppress(OSError):
+        os.utime(_path(Path(folder), key))  # used now: the last to go when the cache is pruned
     return sol
+
+
+def remove_unit(path: Path) -> bool:
+    """Delete a stored unit and its claim file unless a process holds its claim (it is solving or storing
+    it); True when removed. For pruning the plan cache (:func:`gridsim.scenario_plan.prune_plan_cache`)."""
+    lock = path.with_suffix(".lock")
+    if fcntl is None:
+        path.unlink(missing_ok=True)
+        return True
+    try:
+        fh = open(lock, "a+b")
+    except OSError:
+        return False
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        path.unlink(missing_ok=True)
+        lock.unlink(missing_ok=True)  # while held: a later claim makes a new file and locks that
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return True
 
 
 def store(folder: str | Path, key: str, sol: UnitSolution) -> bool:
