@@ -184,7 +184,7 @@ def scenario_plan(homes: pd.DataFrame, graph: HomeGraph, policy: Policy, *, seed
     folder = Path(cache_dir) / key[:20]
     if stored_key(folder) == key:
         with contextlib.suppress(OSError):
-            os.utime(folder / "plan.json")  # used now: the last to go when the cache is pruned
+            os.utime(folder)  # used now: the last to go when the cache is pruned (its files keep their times)
         return load_plan(folder, homes, graph, policy, seed=seed, time_limit=time_limit, current=current), \
             f"缓存 cache {folder.name}"
     result = partition(homes, graph, policy=policy, seed=seed, time_limit=time_limit, current=current,
@@ -208,7 +208,7 @@ def prune_plan_cache(cache_dir: str | Path, keep_bytes: int = PLAN_CACHE_KEEP_BY
     folder = Path(cache_dir)
     if not folder.is_dir():
         return 0, 0
-    plans = [(d, d / "plan.json") for d in folder.iterdir() if d.is_dir() and (d / "plan.json").is_file()]
+    plans = [(d, d) for d in folder.iterdir() if d.is_dir() and (d / "plan.json").is_file()]
     units = [(f, f) for f in (folder / UNIT_CACHE).glob("*.pkl")]
 
     def remove(path: Path) -> bool:

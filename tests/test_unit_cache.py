@@ -274,10 +274,10 @@ def test_plan_cache_is_pruned_least_recently_used_first_and_a_claimed_unit_is_le
     units = sorted((tmp_path / UNIT_CACHE).glob("*.pkl"))
     assert len(plans) == 2 and len(units) == 6
     past = time.time() - 1000
-    for f in [p / "plan.json" for p in plans] + units:
+    for f in plans + units:
         os.utime(f, (past, past))
     scenario_plan(homes, graph, load_policy(), seed=2, cache_dir=tmp_path)  # read now: the baseline plan is newest
-    newest = max(plans, key=lambda d: (d / "plan.json").stat().st_mtime)
+    newest = max(plans, key=lambda d: d.stat().st_mtime)
     size = sum(f.stat().st_size for f in newest.rglob("*") if f.is_file())
     held = Claims(tmp_path / UNIT_CACHE)
     assert held.take(units[0].stem)  # another run is storing or reading this unit
