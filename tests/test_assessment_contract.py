@@ -237,3 +237,35 @@ def test_spot_checks_are_drawn_grid_by_grid(small_plan):
     counts = res.replicates["leader_findings"]
     assert abs(counts.mean() - n * p) < 0.1 * n * p
     assert counts.std() < 1.5 * np.sqrt(n * p * (1 - p)), (counts.std(), np.sqrt(n * p * (1 - p)))
+
+
+GRID_COLUMNS = ["basis_households", "base_pay_month", "visits_due_month", "worker_visits_month", "visit_load_ratio",
+                "hours_month", "hours_overload_share", "p_unqualified_month", "p_criticism", "p_termination",
+                "mean_score", "score_p5", "expected_deduction_points_month", "expected_deduction_yuan_year",
+                "expected_vacant_months_year", "expected_base_pay_year", "expected_performance_pay_year",
+                "expected_leader_findings_year"]
+
+
+def test_per_grid_figures_are_per_year_and_agree_with_the_months_replicates_and_money(small_plan):
+    """Over two years, the per-grid yearly expectations are the same simulation as the months, the replicates
+    and the money arrays, divided by replicates *and* years; the grid frame has its documented columns."""
+    from gridsim.workload import hours_overload, param_values, plan_parts
+
+    policy = load_policy()
+    r = simulate_assessment(small_plan, policy, draws=40, seed=4, years=2, workers=1)
+    g, m, reps, years, draws = r.grids, r.monthly, r.replicates, 2, 40
+    assert all(c in g.columns for c in GRID_COLUMNS) and len(m) == 24
+    rel = dict(rel=1e-9, abs=1e-9)
+    assert g["expected_base_pay_year"].sum() * years == pytest.approx(r.base_paid.sum() / draws, **rel)
+    assert g["expected_performance_pay_year"].sum() * years == pytest.approx(r.performance_paid.sum() / draws, **rel)
+    assert g["expected_deduction_yuan_year"].sum() * years == pytest.approx(r.deducted.sum() / draws, **rel)
+    assert g["expected_deduction_yuan_year"].sum() * years == pytest.approx(reps["deduction_yuan"].mean(), **rel)
+    assert g["expected_vacant_months_year"].sum() * years == pytest.approx(m["expected_vacant_grids"].sum(), **rel)
+    assert g["expected_leader_findings_year"].sum() * years == pytest.approx(m["expected_leader_findings"].sum(), **rel)
+    assert m["expected_leader_findings"].sum() == pytest.approx(reps["leader_findings"].mean(), **rel)
+    assert m["expected_criticisms"].sum() == pytest.approx(reps["criticisms"].mean(), **rel)
+    assert m["expected_terminations"].sum() == pytest.approx(reps["terminations"].mean(), **rel)
+    assert (g["p_criticism"] * draws * years).round(9).mod(1).eq(0).all()  # grid-years with a criticism, per year
+    assert g["p_termination"].le(g["p_criticism"]).all() and g["p_criticism"].le(1).all()
+    parts = plan_parts(small_plan, policy)
+    assert np.allclose(g["hours_overload_share"], hours_overload(parts, param_values(policy)))
