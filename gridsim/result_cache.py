@@ -177,20 +177,18 @@ def prune(cache_dir: str | Path, keep_bytes: int = KEEP_BYTES) -> tuple[int, int
             path.with_suffix(".lock").unlink()
         return True
 
-    return prune_entries([(path, path) for path in folder.glob("*.pkl")], keep_bytes, remove)
+    return prune_entries(list(folder.glob("*.pkl")), keep_bytes, remove)
 
 
-def prune_entries(entries: list[tuple[Path, Path]], keep_bytes: int,
-                  remove: Callable[[Path], bool]) -> tuple[int, int]:
-    """Least recently used first: keep the newest ``entries`` while they fit in ``keep_bytes`` and
-    ``remove`` the rest (True when it did); ``(removed, bytes freed)``. An entry is ``(path, stamp)``: a file
-    or a folder (its size is that of every file in it) and the file whose modification time says when it
-    was last used."""
+def prune_entries(paths: list[Path], keep_bytes: int, remove: Callable[[Path], bool]) -> tuple[int, int]:
+    """Least recently used first (by each path's modification time): keep the newest ``paths`` while they fit
+    in ``keep_bytes`` and ``remove`` the rest (True when it did); ``(removed, bytes freed)``. A path is a file
+    or a folder (its size is that of every file in it)."""
     found = []
-    for path, stamp in entries:
+    for path in paths:
         with contextlib.suppress(OSError):
             files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
-            found.append((stamp.stat().st_mtime, sum(f.stat().st_size for f in files), path))
+            found.append((path.stat().st_mtime, sum(f.stat().st_size for f in files), path))
     found.sort(key=lambda e: (-e[0], e[2].name))  # newest first
     kept, removed, freed = 0, 0, 0
     for _, size, path in found:

@@ -208,8 +208,8 @@ def prune_plan_cache(cache_dir: str | Path, keep_bytes: int = PLAN_CACHE_KEEP_BY
     folder = Path(cache_dir)
     if not folder.is_dir():
         return 0, 0
-    plans = [(d, d) for d in folder.iterdir() if d.is_dir() and (d / "plan.json").is_file()]
-    units = [(f, f) for f in (folder / UNIT_CACHE).glob("*.pkl")]
+    plans = [d for d in folder.iterdir() if d.is_dir() and (d / "plan.json").is_file()]
+    units = list((folder / UNIT_CACHE).glob("*.pkl"))
 
     def remove(path: Path) -> bool:
         if path.suffix == ".pkl":
